@@ -1,0 +1,40 @@
+"""One full-size forward per architecture: the registry's real shapes load strictly and match."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hf_models import hf_logits, randomize, save_hub_folder
+from transformers import (
+    TimesformerConfig,
+    TimesformerForVideoClassification,
+    VivitConfig,
+    VivitForVideoClassification,
+)
+
+import vidcls
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("name", ["timesformer", "vivit"])
+def test_full_size_model_matches_transformers(tmp_path: Path, name: str) -> None:
+    spec = vidcls.get_spec(name)
+    arch = spec.arch_config
+    if spec.arch == "timesformer":
+        config = TimesformerConfig(
+            num_frames=arch["num_frames"], image_size=arch["image_size"], num_labels=400
+        )  # noqa: E501
+        hf = TimesformerForVideoClassification(config)
+    else:
+        hf = VivitForVideoClassification(VivitConfig(num_labels=400))
+    randomize(hf, scale=0.02)
+    folder = save_hub_folder(hf, tmp_path / name)
+    model, *_ = vidcls.load_model(name, weights=folder)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in hf.parameters())
+    video = torch.randn(1, spec.num_frames, 3, spec.crop, spec.crop)
+    with torch.no_grad():
+        logits = model(video)
+    torch.testing.assert_close(logits, hf_logits(hf, video), atol=1e-4, rtol=0)

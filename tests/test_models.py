@@ -1,0 +1,127 @@
+"""The model code against transformers' implementations, on random weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hf_models import hf_logits, tiny_timesformer, tiny_vivit
+
+from vidcls.convert import arch_config_from_hf, from_hf_timesformer, from_hf_vivit
+from vidcls.models import TimeSformer, build, set_fused_attention
+
+
+def ours_from(hf: torch.nn.Module) -> torch.nn.Module:
+    arch, config = arch_config_from_hf(hf.config.to_dict())
+    model = build(arch, config).eval()
+    convert = from_hf_timesformer if arch == "timesformer" else from_hf_vivit
+    model.load_state_dict(convert(hf.state_dict()), strict=True)
+    return model
+
+
+@pytest.mark.parametrize("attention_type", ["divided_space_time", "joint_space_time"])
+def test_timesformer_matches_transformers(attention_type: str) -> None:
+    hf = tiny_timesformer(attention_type=attention_type)
+    ours = ours_from(hf)
+    video = torch.randn(3, 4, 3, 64, 64)
+    with torch.no_grad():
+        logits = ours(video)
+    reference = hf_logits(hf, video)
+    assert logits.shape == (3, 7)
+    torch.testing.assert_close(logits, reference, atol=1e-5, rtol=0)
+    # the tolerance means something: the batch items differ by far more than it
+    assert (reference[0] - reference[1]).abs().max() > 1e-2
+
+
+def test_space_only_averages_frames_like_the_original() -> None:
+    # transformers' space_only returns one logit row per frame (it never averages over time);
+    # the original averages the frames' tokens before the final norm. With identical frames
+    # the two must agree, and with different frames ours must not depend on frame order.
+    hf = tiny_timesformer(attention_type="space_only")
+    ours = ours_from(hf)
+    frame = torch.randn(2, 1, 3, 64, 64)
+    video = frame.expand(2, 4, 3, 64, 64).contiguous()
+    with torch.no_grad():
+        logits = ours(video)
+        per_frame = hf(pixel_values=video).logits.reshape(2, 4, -1)
+    torch.testing.assert_close(logits, per_frame[:, 0], atol=1e-5, rtol=0)
+    varied = torch.randn(1, 4, 3, 64, 64)
+    with torch.no_grad():
+        a, b = ours(varied), ours(varied.flip(1))
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_timesformer_other_frame_counts_interpolate_time_embedding() -> None:
+    # transformers silently mis-groups tokens when T differs from its config; the original
+    # resizes time_embed by nearest interpolation. Build the reference with T=6 and the
+    # nearest-resized table, and compare with ours given the 4-frame checkpoint.
+    hf4 = tiny_timesformer(num_frames=4)
+    ours = ours_from(hf4)
+    hf6 = tiny_timesformer(num_frames=6)
+    state = hf4.state_dict()
+    time = state["timesformer.embeddings.time_embeddings"].transpose(1, 2)
+    resized = torch.nn.functional.interpolate(time, size=6, mode="nearest").transpose(1, 2)
+    state["timesformer.embeddings.time_embeddings"] = resized
+    hf6.load_state_dict(state)
+    video = torch.randn(2, 6, 3, 64, 64)
+    with torch.no_grad():
+        logits = ours(video)
+    torch.testing.assert_close(logits, hf_logits(hf6.eval(), video), atol=1e-5, rtol=0)
+
+
+def test_timesformer_other_resolutions_interpolate_positions() -> None:
+    hf = tiny_timesformer(image_size=64)
+    ours = ours_from(hf)
+    video = torch.randn(2, 4, 3, 96, 128)  # 6×8 patches from a 4×4 position grid
+    with torch.no_grad():
+        logits = ours(video)
+    torch.testing.assert_close(logits, hf_logits(hf, video), atol=1e-5, rtol=0)
+
+
+def test_vivit_matches_transformers() -> None:
+    hf = tiny_vivit()
+    ours = ours_from(hf)
+    video = torch.randn(3, 4, 3, 64, 64)
+    with torch.no_grad():
+        logits = ours(video)
+    torch.testing.assert_close(logits, hf_logits(hf, video), atol=1e-5, rtol=0)
+
+
+def test_vivit_rejects_other_input_sizes() -> None:
+    ours = ours_from(tiny_vivit())
+    with pytest.raises(ValueError, match="takes 4 frames of 64×64, got 6 of 64×64"):
+        ours(torch.randn(1, 6, 3, 64, 64))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: ours_from(tiny_timesformer()),
+        lambda: ours_from(tiny_timesformer(attention_type="joint_space_time")),
+        lambda: ours_from(tiny_timesformer(attention_type="space_only")),
+        lambda: ours_from(tiny_vivit()),
+    ],
+)
+def test_sdpa_and_eager_attention_agree(model) -> None:
+    net = model()
+    video = torch.randn(2, 4, 3, 64, 64)
+    with torch.no_grad():
+        fused = net(video)
+        set_fused_attention(net, False)
+        eager = net(video)
+    assert all(not m.fused for m in net.modules() if hasattr(m, "fused"))
+    torch.testing.assert_close(fused, eager, atol=1e-5, rtol=0)
+
+
+def test_bf16_weights_take_float_input() -> None:
+    net = ours_from(tiny_timesformer()).to(torch.bfloat16)
+    video = torch.randn(2, 4, 3, 64, 64)
+    with torch.no_grad():
+        logits = net(video)
+    assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+
+
+def test_constructor_checks_shapes() -> None:
+    with pytest.raises(AssertionError, match="multiple of the patch size"):
+        TimeSformer(num_classes=3, image_size=100, patch_size=16)
+    with pytest.raises(AssertionError, match="unknown attention type"):
+        TimeSformer(num_classes=3, attention_type="axial")

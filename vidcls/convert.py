@@ -1,0 +1,233 @@
+"""Checkpoint translation: one pure function per source format, from its keys to vidcls's.
+
+vidcls's parameter names are those of the original TimeSformer `vit.py` (for both models), and
+its attention keeps q, k and v in one packed projection. Nothing here reads files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+Tensors = dict[str, torch.Tensor]
+
+_HF_TIMESFORMER_LAYER = {
+    "layernorm_before": "norm1",
+    "attention.attention.qkv": "attn.qkv",
+    "attention.output.dense": "attn.proj",
+    "temporal_layernorm": "temporal_norm1",
+    "temporal_attention.attention.qkv": "temporal_attn.qkv",
+    "temporal_attention.output.dense": "temporal_attn.proj",
+    "temporal_dense": "temporal_fc",
+    "layernorm_after": "norm2",
+    "intermediate.dense": "mlp.fc1",
+    "output.dense": "mlp.fc2",
+}
+_HF_TIMESFORMER_GLOBAL = {
+    "timesformer.embeddings.cls_token": "cls_token",
+    "timesformer.embeddings.position_embeddings": "pos_embed",
+    "timesformer.embeddings.time_embeddings": "time_embed",
+    "timesformer.embeddings.patch_embeddings.projection": "patch_embed.proj",
+    "timesformer.layernorm": "norm",
+    "classifier": "head",
+}
+_HF_VIVIT_LAYER = {
+    # transformers < 5 names (what the hub files hold) and the 5.x in-memory names
+    "layernorm_before": "norm1",
+    "layernorm_after": "norm2",
+    "attention.output.dense": "attn.proj",
+    "attention.o_proj": "attn.proj",
+    "intermediate.dense": "mlp.fc1",
+    "output.dense": "mlp.fc2",
+    "mlp.fc1": "mlp.fc1",
+    "mlp.fc2": "mlp.fc2",
+}
+_HF_VIVIT_QKV = {
+    "attention.attention.query": "q",
+    "attention.attention.key": "k",
+    "attention.attention.value": "v",
+    "attention.q_proj": "q",
+    "attention.k_proj": "k",
+    "attention.v_proj": "v",
+}
+_HF_VIVIT_GLOBAL = {
+    "vivit.embeddings.cls_token": "cls_token",
+    "vivit.embeddings.position_embeddings": "pos_embed",
+    "vivit.embeddings.patch_embeddings.projection": "patch_embed.proj",
+    "vivit.layernorm": "norm",
+    "classifier": "head",
+}
+_LAYER = re.compile(
+    r"^(?:timesformer\.encoder\.layer|vivit\.encoder\.layer|vivit\.layers)\.(\d+)\.(.+)\.(weight|bias)$"
+)  # noqa: E501
+
+
+def detect_format(state: Mapping[str, Any]) -> str:
+    """Name the layout of a state dict: hf-timesformer, hf-vivit or original-timesformer."""
+    keys = list(state)
+    if any(k.startswith("timesformer.") for k in keys):
+        return "hf-timesformer"
+    if any(k.startswith("vivit.") for k in keys):
+        return "hf-vivit"
+    if any(k.endswith("temporal_attn.qkv.weight") or k.endswith("pos_embed") for k in keys):
+        return "original-timesformer"
+    raise KeyError("not a TimeSformer or ViViT checkpoint (no known key layout)")
+
+
+def _rename_global(key: str, table: Mapping[str, str]) -> str | None:
+    for old, new in table.items():
+        if key == old:
+            return new
+        if key.startswith(old + "."):
+            return new + key[len(old) :]
+    return None
+
+
+def from_hf_timesformer(state: Mapping[str, torch.Tensor]) -> Tensors:
+    """transformers TimesformerForVideoClassification keys -> vidcls keys."""
+    out: Tensors = {}
+    for key, value in state.items():
+        if (m := _LAYER.match(key)) is not None:
+            index, module, kind = m.groups()
+            if module not in _HF_TIMESFORMER_LAYER:
+                out[key] = value  # left for the strict load to report
+                continue
+            out[f"blocks.{index}.{_HF_TIMESFORMER_LAYER[module]}.{kind}"] = value
+        else:
+            out[_rename_global(key, _HF_TIMESFORMER_GLOBAL) or key] = value
+    return out
+
+
+def from_hf_vivit(state: Mapping[str, torch.Tensor]) -> Tensors:
+    """transformers VivitForVideoClassification keys (old file names or 5.x names) -> vidcls keys.
+
+    Separate query/key/value projections are concatenated into the packed qkv projection.
+    The pooler of VivitModel is not part of the classifier and is dropped.
+    """
+    out: Tensors = {}
+    qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        if key.startswith("vivit.pooler."):
+            continue
+        if (m := _LAYER.match(key)) is not None:
+            index, module, kind = m.groups()
+            if module in _HF_VIVIT_QKV:
+                qkv.setdefault((index, kind), {})[_HF_VIVIT_QKV[module]] = value
+            elif module in _HF_VIVIT_LAYER:
+                out[f"blocks.{index}.{_HF_VIVIT_LAYER[module]}.{kind}"] = value
+            else:
+                out[key] = value
+        else:
+            out[_rename_global(key, _HF_VIVIT_GLOBAL) or key] = value
+    for (index, kind), parts in qkv.items():
+        if set(parts) != {"q", "k", "v"}:
+            missing = ", ".join(sorted({"q", "k", "v"} - set(parts)))
+            raise KeyError(f"layer {index}: attention {kind} lacks the {missing} projection")
+        out[f"blocks.{index}.attn.qkv.{kind}"] = torch.cat([parts["q"], parts["k"], parts["v"]])
+    return out
+
+
+def original_state_dict(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Find the model weights inside an original TimeSformer/PySlowFast checkpoint file."""
+    for key in ("model_state", "state_dict", "model", "module"):
+        inner = checkpoint.get(key)
+        if isinstance(inner, Mapping) and inner:
+            return inner
+    return checkpoint
+
+
+def from_original_timesformer(state: Mapping[str, torch.Tensor]) -> Tensors:
+    """Original `vit.py` keys (possibly under `model.` or `module.`) -> vidcls keys."""
+    out: Tensors = {}
+    for key, value in state.items():
+        for prefix in ("module.", "model."):
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+        out[key] = value
+    return out
+
+
+CONVERTERS = {
+    "hf-timesformer": from_hf_timesformer,
+    "hf-vivit": from_hf_vivit,
+    "original-timesformer": from_original_timesformer,
+}
+
+
+def arch_config_from_hf(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Translate a transformers config.json into (arch, vidcls arch_config)."""
+    model_type = config.get("model_type")
+    if model_type not in ("timesformer", "vivit"):
+        raise ValueError(f"config.json is for model_type {model_type!r}, not timesformer or vivit")
+    image_size = config.get("image_size", 224)
+    if isinstance(image_size, (list, tuple)):
+        if image_size[0] != image_size[1]:
+            raise ValueError("non-square image_size is not supported")
+        image_size = image_size[0]
+    act = config.get("hidden_act", "gelu" if model_type == "timesformer" else "gelu_fast")
+    gelu = {"gelu": "none", "gelu_fast": "tanh", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
+    if act not in gelu:
+        raise ValueError(f"config.json hidden_act {act!r} is not supported")
+    num_classes = len(config["id2label"]) if "id2label" in config else config.get("num_labels")
+    arch_config: dict[str, Any] = {
+        "hidden_size": config.get("hidden_size", 768),
+        "depth": config.get("num_hidden_layers", 12),
+        "heads": config.get("num_attention_heads", 12),
+        "mlp_dim": config.get("intermediate_size", 3072),
+        "image_size": image_size,
+        "num_frames": config.get("num_frames", 8 if model_type == "timesformer" else 32),
+        "num_classes": num_classes,
+        "eps": config.get("layer_norm_eps", 1e-6),
+        "qkv_bias": config.get("qkv_bias", True),
+        "gelu": gelu[act],
+    }
+    if model_type == "timesformer":
+        patch = config.get("patch_size", 16)
+        arch_config["patch_size"] = patch[0] if isinstance(patch, (list, tuple)) else patch
+        arch_config["attention_type"] = config.get("attention_type", "divided_space_time")
+    else:
+        arch_config["tubelet"] = list(config.get("tubelet_size", [2, 16, 16]))
+    return model_type, arch_config
+
+
+def arch_config_from_tensors(
+    state: Mapping[str, torch.Tensor], defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Read a TimeSformer's sizes off its vidcls-named tensors (for files without a config).
+
+    Width, depth, MLP width, frame count, image size and classes come from the shapes. The head
+    count cannot be read off shapes: it is the registry's when the width matches, else width/64
+    (the ViT convention).
+    """
+    try:
+        dim = state["cls_token"].shape[-1]
+        patch = state["patch_embed.proj.weight"].shape[-1]
+        positions = state["pos_embed"].shape[1] - 1
+        num_classes = state["head.weight"].shape[0]
+        mlp_dim = state["blocks.0.mlp.fc1.weight"].shape[0]
+    except KeyError as e:
+        raise KeyError(f"checkpoint lacks {e.args[0]}") from e
+    depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+    grid = int(round(positions**0.5))
+    config = dict(defaults)
+    if "blocks.0.temporal_fc.weight" in state:
+        config["attention_type"] = "divided_space_time"
+    elif defaults.get("attention_type") == "divided_space_time":
+        config["attention_type"] = "joint_space_time" if "time_embed" in state else "space_only"
+    heads = defaults["heads"] if dim == defaults["hidden_size"] else max(1, dim // 64)
+    config.update(
+        hidden_size=dim,
+        depth=depth,
+        heads=heads,
+        mlp_dim=mlp_dim,
+        patch_size=patch,
+        image_size=grid * patch,
+        num_classes=num_classes,
+        qkv_bias="blocks.0.attn.qkv.bias" in state,
+    )
+    if "time_embed" in state:
+        config["num_frames"] = state["time_embed"].shape[1]
+    return config

@@ -1,0 +1,39 @@
+"""Model architectures: pure nn.Modules, no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from .layers import set_fused_attention
+from .timesformer import TimeSformer
+from .vivit import ViViT
+
+__all__ = ["TimeSformer", "ViViT", "build", "set_fused_attention"]
+
+
+def build(arch: str, config: dict[str, Any], fused_attn: bool = True) -> nn.Module:
+    """Build an architecture from a vidcls arch_config (the shape of weights.toml's tables)."""
+    common = {
+        "num_classes": config["num_classes"],
+        "image_size": config["image_size"],
+        "num_frames": config["num_frames"],
+        "dim": config["hidden_size"],
+        "depth": config["depth"],
+        "heads": config["heads"],
+        "mlp_dim": config["mlp_dim"],
+        "eps": config.get("eps", 1e-6),
+        "qkv_bias": config.get("qkv_bias", True),
+        "fused_attn": fused_attn,
+    }
+    if arch == "timesformer":
+        return TimeSformer(
+            patch_size=config["patch_size"],
+            attention_type=config["attention_type"],
+            gelu=config.get("gelu", "none"),
+            **common,
+        )
+    if arch == "vivit":
+        return ViViT(tubelet=tuple(config["tubelet"]), gelu=config.get("gelu", "tanh"), **common)
+    raise ValueError(f"unknown architecture {arch!r}")

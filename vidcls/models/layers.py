@@ -1,0 +1,57 @@
+"""Blocks shared by TimeSformer and ViViT: attention with an SDPA and an eager path, MLP."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: bool) -> torch.Tensor:
+    """Softmax attention over (batch, heads, tokens, head_dim) tensors.
+
+    The eager path is the reference formula, kept to test the fused kernel against it and for
+    debugging; the fused path never materialises the tokens × tokens matrix.
+    """
+    if fused:
+        return F.scaled_dot_product_attention(q, k, v)
+    scale = q.shape[-1] ** -0.5
+    weights = (q @ k.transpose(-2, -1)) * scale
+    return weights.softmax(dim=-1) @ v
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with one packed qkv projection (the TimeSformer layout)."""
+
+    def __init__(self, dim: int, heads: int, qkv_bias: bool = True, fused: bool = True) -> None:
+        super().__init__()
+        assert dim % heads == 0, f"width {dim} is not divisible by {heads} heads"
+        self.heads = heads
+        self.fused = fused
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = rearrange(self.qkv(x), "b n (qkv h d) -> qkv b h n d", qkv=3, h=self.heads)
+        out = attend(q, k, v, self.fused)
+        return self.proj(rearrange(out, "b h n d -> b n (h d)"))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int, approximate: str = "none") -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU(approximate=approximate)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def set_fused_attention(model: nn.Module, fused: bool) -> nn.Module:
+    """Switch every attention layer of a model between SDPA (True) and the eager twin (False)."""
+    for module in model.modules():
+        if isinstance(module, Attention):
+            module.fused = fused
+    return model

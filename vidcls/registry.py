@@ -1,0 +1,251 @@
+"""The model registry: reads weights.toml once and turns each table into a ModelSpec.
+
+This is the only module that reads weights.toml. It imports nothing heavy, so `vidcls models`
+and `vidcls --help` stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import RegistryError, UnknownModelError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ARCHS = ("timesformer", "vivit")
+LABEL_SETS = {"kinetics400": 400, "kinetics600": 600, "ssv2": 174}
+
+# field name -> (type, required); types are checked so a typo in weights.toml fails loudly.
+_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "description": (str, True),
+    "arch": (str, True),
+    "size": (str, True),
+    "aliases": (list, False),
+    "repo": (str, True),
+    "revision": (str, True),
+    "files": (list, True),
+    "sha256": (dict, False),
+    "mirror": (str, False),
+    "labels": (str, True),
+    "label_names": (str, True),
+    "num_frames": (int, True),
+    "frame_stride": (int, True),
+    "reference_fps": ((int, float), True),
+    "sampling": (str, True),
+    "short_side": (int, True),
+    "crop": (int, True),
+    "crops": (int, True),
+    "mean": (list, True),
+    "std": (list, True),
+    "channel_order": (str, True),
+    "arch_config": (dict, True),
+}
+_ARCH_FIELDS: dict[str, set[str]] = {
+    "timesformer": {
+        "attention_type", "hidden_size", "depth", "heads", "mlp_dim", "image_size",
+        "patch_size", "num_frames", "num_classes",
+    },
+    "vivit": {
+        "hidden_size", "depth", "heads", "mlp_dim", "image_size", "tubelet", "num_frames",
+        "num_classes",
+    },
+}  # fmt: skip
+_CHOICES = {
+    "arch": ARCHS,
+    "labels": tuple(LABEL_SETS),
+    "label_names": ("config", "package"),
+    "sampling": ("stride", "segments"),
+    "channel_order": ("rgb", "bgr"),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry: the weights and the protocol that produced the published numbers."""
+
+    name: str
+    description: str
+    arch: str
+    size: str
+    repo: str
+    revision: str
+    files: tuple[str, ...]
+    labels: str
+    label_names: str
+    num_frames: int
+    frame_stride: int
+    reference_fps: float
+    sampling: str
+    short_side: int
+    crop: int
+    crops: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    channel_order: str
+    arch_config: dict[str, Any] = field(hash=False)
+    aliases: tuple[str, ...] = ()
+    sha256: dict[str, str] = field(default_factory=dict, hash=False)
+    mirror: str | None = None
+
+    @property
+    def span(self) -> float:
+        """Seconds of video one clip covers."""
+        return self.num_frames * self.frame_stride / self.reference_fps
+
+    @property
+    def num_classes(self) -> int:
+        return LABEL_SETS[self.labels]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "arch": self.arch,
+            "size": self.size,
+            "aliases": list(self.aliases),
+            "repo": self.repo,
+            "revision": self.revision,
+            "files": list(self.files),
+            "sha256": dict(self.sha256),
+            "mirror": self.mirror,
+            "labels": self.labels,
+            "num_classes": self.num_classes,
+            "num_frames": self.num_frames,
+            "frame_stride": self.frame_stride,
+            "reference_fps": self.reference_fps,
+            "span_seconds": round(self.span, 4),
+            "sampling": self.sampling,
+            "short_side": self.short_side,
+            "crop": self.crop,
+            "crops": self.crops,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "channel_order": self.channel_order,
+            "arch_config": dict(self.arch_config),
+        }
+
+
+def _registry_text() -> str:
+    packaged = resources.files("vidcls").joinpath("weights.toml")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    # A source checkout: the registry sits at the repository root, beside the package.
+    source = Path(__file__).resolve().parent.parent / "weights.toml"
+    if source.is_file():
+        return source.read_text(encoding="utf-8")
+    raise RegistryError("weights.toml is missing from the vidcls installation")
+
+
+def parse_registry(text: str) -> dict[str, ModelSpec]:
+    """Validate the TOML text of a registry and return its specs by name."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise RegistryError(f"weights.toml: {e}") from e
+    specs = {name: _parse_entry(name, table) for name, table in data.items()}
+    seen: dict[str, str] = {}
+    for spec in specs.values():
+        for alias in (spec.name, *spec.aliases):
+            if alias in seen:
+                raise RegistryError(
+                    f"weights.toml: [{spec.name}] alias '{alias}' is also used by [{seen[alias]}]"
+                )
+            seen[alias] = spec.name
+    return specs
+
+
+def _parse_entry(name: str, table: Any) -> ModelSpec:
+    where = f"weights.toml: [{name}]"
+    if not isinstance(table, dict):
+        raise RegistryError(f"{where} is not a table")
+    for key in table:
+        if key not in _FIELDS:
+            raise RegistryError(f"{where} has an unknown field '{key}'")
+    for key, (kind, required) in _FIELDS.items():
+        if key not in table:
+            if required:
+                raise RegistryError(f"{where} is missing the field '{key}'")
+            continue
+        value = table[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise RegistryError(
+                f"{where} field '{key}' has the wrong type ({type(value).__name__})"
+            )
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise RegistryError(f"{where} field '{key}' must be one of {', '.join(_CHOICES[key])}")
+    for key in ("mean", "std"):
+        if len(table[key]) != 3 or not all(isinstance(v, (int, float)) for v in table[key]):
+            raise RegistryError(f"{where} field '{key}' must be three numbers")
+    arch_config = table["arch_config"]
+    expected = _ARCH_FIELDS[table["arch"]]
+    for key in arch_config:
+        if key not in expected:
+            raise RegistryError(f"{where}.arch_config has an unknown field '{key}'")
+    for key in sorted(expected - set(arch_config)):
+        raise RegistryError(f"{where}.arch_config is missing the field '{key}'")
+    if arch_config["num_classes"] != LABEL_SETS[table["labels"]]:
+        raise RegistryError(
+            f"{where}.arch_config field 'num_classes' does not match '{table['labels']}'"
+        )
+    return ModelSpec(
+        name=name,
+        description=table["description"],
+        arch=table["arch"],
+        size=table["size"],
+        repo=table["repo"],
+        revision=table["revision"],
+        files=tuple(table["files"]),
+        labels=table["labels"],
+        label_names=table["label_names"],
+        num_frames=table["num_frames"],
+        frame_stride=table["frame_stride"],
+        reference_fps=float(table["reference_fps"]),
+        sampling=table["sampling"],
+        short_side=table["short_side"],
+        crop=table["crop"],
+        crops=table["crops"],
+        mean=tuple(float(v) for v in table["mean"]),
+        std=tuple(float(v) for v in table["std"]),
+        channel_order=table["channel_order"],
+        arch_config=dict(arch_config),
+        aliases=tuple(table.get("aliases", ())),
+        sha256=dict(table.get("sha256", {})),
+        mirror=table.get("mirror"),
+    )
+
+
+@functools.cache
+def registry() -> dict[str, ModelSpec]:
+    """All registry entries by their canonical name, in file order."""
+    return parse_registry(_registry_text())
+
+
+def available_models() -> list[str]:
+    return list(registry())
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Resolve a model name, an alias or a hub repo id to its registry entry."""
+    specs = registry()
+    if name in specs:
+        return specs[name]
+    for spec in specs.values():
+        if name in spec.aliases or name == spec.repo:
+            return spec
+    raise UnknownModelError(
+        f"unknown model '{name}'; available: {', '.join(specs)} (see `vidcls models`)"
+    )
+
+
+def package_labels(label_set: str) -> list[str]:
+    """The label names shipped in the package for a label set, in class order."""
+    text = resources.files("vidcls").joinpath("labels", f"{label_set}.txt").read_text("utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]

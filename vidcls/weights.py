@@ -1,0 +1,358 @@
+"""Where weights come from and how they become a ready model.
+
+This is the only module that touches the network (through huggingface_hub, into its standard
+cache). Sources, in order: an explicit path (hub-layout folder, .safetensors, pytorch_model.bin,
+original TimeSformer .pyth), else the registry entry's hub repo. torch is imported lazily so the
+registry commands stay light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .errors import DeviceError, WeightsError
+from .registry import ModelSpec, get_spec, package_labels
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pyth", ".ckpt")
+_PLACEHOLDER = re.compile(r"^LABEL_\d+$")
+
+
+class LoadedModel(NamedTuple):
+    """What load_model returns: `model, spec, labels = vidcls.load_model("timesformer")`."""
+
+    model: nn.Module
+    spec: ModelSpec
+    labels: list[str]
+    source: str
+
+
+@dataclass
+class Checkpoint:
+    state: dict[str, Any]
+    config: dict[str, Any] | None
+    path: Path
+
+
+# ---------------------------------------------------------------------------------- reading
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read tensors (and config.json when there is one beside them) from a folder or file."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise WeightsError(f"{path}: no such file or folder")
+    folder = path if path.is_dir() else path.parent
+    if path.is_dir():
+        path = _weights_in_folder(path)
+    config = None
+    config_path = folder / "config.json"
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise WeightsError(f"{config_path}: not valid JSON ({e})") from e
+    return Checkpoint(_read_tensors(path), config, path)
+
+
+def _weights_in_folder(folder: Path) -> Path:
+    for name in (
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "pytorch_model.bin",
+        "pytorch_model.bin.index.json",
+    ):
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(
+        p.name for p in folder.iterdir() if p.suffix in (".safetensors", *_PICKLE_SUFFIXES)
+    )
+    if len(found) == 1:
+        return folder / found[0]
+    raise WeightsError(
+        f"{folder}: no weights found (expected model.safetensors or pytorch_model.bin"
+        + (f"; several candidates: {', '.join(found)}" if found else "")
+        + ")"
+    )
+
+
+def _read_tensors(path: Path) -> dict[str, Any]:
+    import torch
+
+    from . import convert
+
+    if path.name.endswith(".index.json"):
+        try:
+            weight_map = json.loads(path.read_text(encoding="utf-8"))["weight_map"]
+        except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as e:
+            raise WeightsError(f"{path}: not a valid shard index ({e})") from e
+        state: dict[str, Any] = {}
+        for shard in sorted(set(weight_map.values())):
+            state.update(_read_tensors(path.parent / shard))
+        return state
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path}: the file is empty")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as e:
+            raise WeightsError(f"{path}: not a valid safetensors file ({e})") from e
+    if path.suffix in _PICKLE_SUFFIXES:
+        try:
+            # Never run code from a checkpoint: only tensors and plain containers are accepted.
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises several unrelated types for bad pickles
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise WeightsError(f"{path}: cannot read it as a PyTorch checkpoint ({reason})") from e
+        if not isinstance(data, dict):
+            raise WeightsError(f"{path}: holds a {type(data).__name__}, not a state dict")
+        return dict(convert.original_state_dict(data))
+    raise WeightsError(f"{path}: unknown weights format (use .safetensors, .bin, .pth or .pyth)")
+
+
+# ---------------------------------------------------------------------------------- the hub
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    if offline is not None:
+        return offline
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
+    return env in ("1", "true", "yes", "on") or bool(constants.HF_HUB_OFFLINE)
+
+
+def cached_weights(spec: ModelSpec) -> Path | None:
+    """The cached weights file of a registry entry, or None; never touches the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in spec.files:
+        found = try_to_load_from_cache(spec.repo, name, revision=spec.revision)
+        if isinstance(found, str):
+            config = try_to_load_from_cache(spec.repo, "config.json", revision=spec.revision)
+            return Path(found) if isinstance(config, str) else None
+    return None
+
+
+def fetch(spec: ModelSpec, offline: bool | None = None, progress: bool = True) -> Path:
+    """Return the local path of the entry's weights, downloading them (and config.json) if needed.
+
+    Offline (the flag or HF_HUB_OFFLINE=1) only the cache is consulted.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    if is_offline(offline):
+        path = cached_weights(spec)
+        if path is None:
+            raise WeightsError(
+                f"{spec.name}: not in the Hugging Face cache and offline mode forbids downloading "
+                f"(needs {spec.repo}@{spec.revision}: config.json and one of "
+                f"{' / '.join(spec.files)}). Run `vidcls download {spec.name}` where there is "
+                "network (same HF_HOME), or pass --weights PATH"
+            )
+        return path
+
+    was_cached = cached_weights(spec)
+    (enable_progress_bars if progress else disable_progress_bars)()
+    try:
+        hf_hub_download(spec.repo, "config.json", revision=spec.revision)
+        for name in spec.files:
+            try:
+                path = Path(hf_hub_download(spec.repo, name, revision=spec.revision))
+                break
+            except EntryNotFoundError:
+                continue
+        else:
+            raise WeightsError(f"{spec.name}: {spec.repo} has none of {', '.join(spec.files)}")
+    except LocalEntryNotFoundError as e:
+        raise WeightsError(
+            f"{spec.name}: cannot reach the Hugging Face hub to download {spec.repo} and it is "
+            f"not cached ({e.__class__.__name__}). Check the network or HF_ENDPOINT, or pass "
+            "--weights PATH"
+        ) from e
+    except HfHubHTTPError as e:
+        raise WeightsError(f"{spec.name}: download of {spec.repo} failed: {e}") from e
+    if was_cached != path:
+        verify_sha256(spec, path)
+    return path
+
+
+def verify_sha256(spec: ModelSpec, path: Path) -> None:
+    """Compare a downloaded file with the hash the registry pins for it, if it pins one."""
+    expected = spec.sha256.get(path.name)
+    if not expected:
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != expected.lower():
+        raise WeightsError(
+            f"{path}: sha256 mismatch for {spec.name}/{path.name}: expected {expected}, got "
+            f"{digest.hexdigest()}. The file is corrupt or the hub copy changed: delete it and run "
+            f"`vidcls download {spec.name}` again; if {spec.repo} was updated on purpose, pin "
+            "the revision and hash in weights.toml"
+        )
+
+
+# ---------------------------------------------------------------------------------- building
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise DeviceError(f"unknown device '{device}' (use auto, cpu, cuda or cuda:N)") from e
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device '{device}' asked for, but CUDA is not available here")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"device '{device}': only {torch.cuda.device_count()} GPU(s) here")
+    return dev
+
+
+def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    import torch
+
+    choices = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if precision not in choices:
+        raise DeviceError(f"unknown precision '{precision}' (use auto, fp32, bf16 or fp16)")
+    return choices[precision]
+
+
+def build_model(spec: ModelSpec, checkpoint: Checkpoint, fused_attn: bool = True) -> nn.Module:
+    """Translate the checkpoint's keys, build the architecture it describes, load strictly."""
+    from . import convert
+    from .models import build
+
+    where = str(checkpoint.path)
+    try:
+        fmt = convert.detect_format(checkpoint.state)
+    except KeyError as e:
+        raise WeightsError(f"{where}: {e.args[0]}") from e
+    arch = "vivit" if fmt == "hf-vivit" else "timesformer"
+    if checkpoint.config is not None and "model_type" in checkpoint.config:
+        try:
+            arch, config = convert.arch_config_from_hf(checkpoint.config)
+        except (ValueError, KeyError, TypeError) as e:
+            raise WeightsError(f"{where}: config.json: {e}") from e
+    if arch != spec.arch:
+        raise WeightsError(
+            f"{where}: holds a {arch} checkpoint, but model '{spec.name}' is a {spec.arch}; "
+            "choose a matching --model"
+        )
+    try:
+        state = convert.CONVERTERS[fmt](checkpoint.state)
+    except KeyError as e:
+        raise WeightsError(f"{where}: {e.args[0]}") from e
+    if checkpoint.config is None or "model_type" not in checkpoint.config:
+        if arch != "timesformer":
+            raise WeightsError(f"{where}: a ViViT checkpoint needs its config.json beside it")
+        try:
+            config = convert.arch_config_from_tensors(state, spec.arch_config)
+        except KeyError as e:
+            raise WeightsError(f"{where}: {e.args[0]}") from e
+    try:
+        model = build(arch, config, fused_attn=fused_attn)
+    except (AssertionError, ValueError, KeyError, TypeError) as e:
+        raise WeightsError(f"{where}: its config does not describe a valid {arch}: {e}") from e
+    _load_strict(model, state, where)
+    return model.eval()
+
+
+def _load_strict(model: nn.Module, state: dict[str, Any], where: str) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(getattr(state[k], "shape", ())) != tuple(v.shape)
+    )
+    problems = []
+    for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if items:
+            shown = ", ".join(items[:6]) + (f" and {len(items) - 6} more" if len(items) > 6 else "")
+            problems.append(f"{title} keys: {shown}")
+    if problems:
+        raise WeightsError(f"{where}: does not fit the architecture; " + "; ".join(problems))
+    model.load_state_dict(state, strict=True)
+
+
+def label_names(spec: ModelSpec, config: dict[str, Any] | None, num_classes: int) -> list[str]:
+    """Real names from the checkpoint's config, else the package's list for the label set.
+
+    A config whose names are all placeholders (LABEL_0, LABEL_1, ...) does not count as real.
+    """
+    names: list[str] = []
+    if config and isinstance(config.get("id2label"), dict):
+        id2label = config["id2label"]
+        names = [
+            str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(num_classes)
+        ]
+    if names and not all(_PLACEHOLDER.match(n) for n in names):
+        return names
+    shipped = package_labels(spec.labels)
+    if len(shipped) == num_classes:
+        return shipped
+    return names or [f"LABEL_{i}" for i in range(num_classes)]
+
+
+def load_model(
+    name: str = "timesformer",
+    weights: str | Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    offline: bool | None = None,
+    fused_attn: bool = True,
+    progress: bool = True,
+) -> LoadedModel:
+    """Build a registry model with its weights, ready for inference.
+
+    Parameters
+    ----------
+    name : a registry name or alias (`vidcls models`); it gives the protocol (frames, stride,
+        crops, normalisation) even when `weights` overrides where the weights come from.
+    weights : a hub-layout folder, a .safetensors / pytorch_model.bin file, or an original
+        TimeSformer .pyth; sizes are read from the checkpoint's own config when it has one.
+    device : "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
+    precision : "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16" or "fp16"; the weights are
+        cast once here.
+
+    Returns
+    -------
+    LoadedModel(model, spec, labels, source). `model(video)` takes a float tensor of shape
+    (batch, frames, channels, height, width) and returns logits of shape (batch, classes).
+    """
+    spec = get_spec(name)
+    dev = resolve_device(device)
+    dtype = resolve_dtype(precision, dev)
+    if weights is not None:
+        path, source = Path(weights), str(weights)
+    else:
+        path, source = fetch(spec, offline, progress), f"{spec.repo}@{spec.revision}"
+    checkpoint = read_checkpoint(path)
+    model = build_model(spec, checkpoint, fused_attn)
+    num_classes = model.head.out_features
+    labels = label_names(spec, checkpoint.config, num_classes)
+    return LoadedModel(model.to(device=dev, dtype=dtype), spec, labels, source)
