@@ -116,7 +116,9 @@ def prefill_hf_cache(cache: Path, repo: str, folder: Path, revision: str = "main
     for f in folder.iterdir():
         digest = hashlib.sha256(f.read_bytes()).hexdigest()
         shutil.copy(f, blobs / digest)
-        (snapshot / f.name).symlink_to(Path("..") / ".." / "blobs" / digest)
+        link = snapshot / f.name
+        link.unlink(missing_ok=True)
+        link.symlink_to(Path("..") / ".." / "blobs" / digest)
     return snapshot
 
 

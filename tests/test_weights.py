@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -243,3 +244,60 @@ def test_precision_and_device(tmp_path: Path) -> None:
             vidcls.load_model("timesformer", weights=folder, device="cuda")
     with pytest.raises(DeviceError, match="unknown precision"):
         vidcls.load_model("timesformer", weights=folder, precision="int3")
+
+
+def fake_hub(monkeypatch, cache: Path, repo_files: dict[str, Path]) -> list[str]:
+    """Stand in for the hub: hf_hub_download copies from local folders into a real cache layout."""
+    import huggingface_hub
+    from hf_models import prefill_hf_cache
+    from huggingface_hub import constants
+    from huggingface_hub.errors import EntryNotFoundError
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    requested: list[str] = []
+
+    def download(repo_id: str, filename: str, *, revision: str | None = None, **_: object) -> str:
+        requested.append(filename)
+        source = repo_files[repo_id] / filename
+        if not source.exists():
+            raise EntryNotFoundError(f"{filename} not in {repo_id}")
+        single = cache.parent / "staging" / repo_id.replace("/", "--")
+        single.mkdir(parents=True, exist_ok=True)
+        (single / filename).write_bytes(source.read_bytes())
+        snapshot = prefill_hf_cache(cache, repo_id, single, revision or "main")
+        return str(snapshot / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    return requested
+
+
+def test_download_fills_the_cache_then_offline_works(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from vidcls.cli import app
+
+    hf = tiny_timesformer(num_labels=400)
+    folder = save_hub_folder(hf, tmp_path / "repo", "bin")  # the hub repo has only a .bin
+    requested = fake_hub(monkeypatch, tmp_path / "cache", {get_spec("timesformer").repo: folder})
+    result = CliRunner().invoke(app, ["download", "timesformer-k400"])
+    assert result.exit_code == 0, result.output
+    name, path = result.stdout.strip().split("\t")
+    assert name == "timesformer" and path.endswith("pytorch_model.bin")
+    assert requested == ["config.json", "model.safetensors", "pytorch_model.bin"]
+    models = CliRunner().invoke(app, ["models", "--json"])
+    cached = {row["name"]: row["cached"] for row in json.loads(models.stdout)}
+    assert cached["timesformer"] is True and cached["timesformer-hr"] is False
+    model, *_ = vidcls.load_model("timesformer", offline=True)
+    video = torch.randn(1, 4, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(video), hf_logits(hf, video), **TOL)
+
+
+def test_download_checks_the_pinned_hash(tmp_path: Path, monkeypatch) -> None:
+    folder = save_hub_folder(tiny_timesformer(), tmp_path / "repo")
+    spec = dataclasses.replace(get_spec("timesformer"), sha256={"model.safetensors": "0" * 64})
+    fake_hub(monkeypatch, tmp_path / "cache", {spec.repo: folder})
+    from vidcls.weights import fetch
+
+    with pytest.raises(WeightsError, match="sha256 mismatch for timesformer/model.safetensors"):
+        fetch(spec, offline=False, progress=False)

@@ -14,6 +14,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "predict": "vidcls.api",
+    "segment": "vidcls.api",
+    "model_inputs": "vidcls.api",
     "load_model": "vidcls.weights",
     "LoadedModel": "vidcls.weights",
     "available_models": "vidcls.registry",

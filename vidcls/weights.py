@@ -174,8 +174,10 @@ def fetch(spec: ModelSpec, offline: bool | None = None, progress: bool = True) -
             try:
                 path = Path(hf_hub_download(spec.repo, name, revision=spec.revision))
                 break
-            except EntryNotFoundError:
-                continue
+            except EntryNotFoundError as e:
+                if isinstance(e, LocalEntryNotFoundError):
+                    raise
+                continue  # the repo has no file of this name: try the next format
         else:
             raise WeightsError(f"{spec.name}: {spec.repo} has none of {', '.join(spec.files)}")
     except LocalEntryNotFoundError as e:

@@ -1,0 +1,106 @@
+"""Batching views across windows, the producer thread, and out-of-memory back-off."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from vidcls.engine import Classifier, Prefetch
+from vidcls.registry import get_spec
+from vidcls.transforms import normalize
+from vidcls.weights import LoadedModel
+
+
+class Mean(torch.nn.Module):
+    """A stand-in model whose logits are easy to recompute: per-channel means of the clip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(3, 4)
+        self.calls: list[int] = []
+        self.max_batch: int | None = None
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        self.calls.append(len(video))
+        if self.max_batch is not None and len(video) > self.max_batch:
+            raise torch.OutOfMemoryError("simulated")
+        return self.head(video.mean(dim=(1, 3, 4)))
+
+
+def loaded() -> LoadedModel:
+    torch.manual_seed(0)
+    return LoadedModel(Mean().eval(), get_spec("timesformer"), ["a", "b", "c", "d"], "test")
+
+
+def windows(n: int, crops: int = 3) -> list[tuple[int, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    return [(i, rng.integers(0, 256, (crops, 2, 8, 8, 3), dtype=np.uint8)) for i in range(n)]
+
+
+def expected(model: LoadedModel, views: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        logits = model.model(normalize(torch.from_numpy(views), model.spec))
+    return logits.softmax(-1).mean(0).numpy()  # softmax per view, then mean over crops
+
+
+def test_softmax_per_view_then_mean_over_crops() -> None:
+    model = loaded()
+    items = windows(5)
+    out = list(Classifier(model, crops=3, batch_size=6).run(items))
+    assert [meta for meta, _ in out] == [0, 1, 2, 3, 4]
+    for (_, probs), (_, views) in zip(out, items, strict=True):
+        np.testing.assert_allclose(probs, expected(model, views), atol=1e-6)
+        assert probs.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_out_of_memory_halves_the_batch_and_never_drops_crops() -> None:
+    model = loaded()
+    items = windows(4)
+    reference = [p for _, p in Classifier(model, crops=3, batch_size=12).run(items)]
+    model.model.max_batch = 2  # a window's 3 crops no longer fit together
+    runner = Classifier(model, crops=3, batch_size=12)
+    out = [p for _, p in runner.run(items)]
+    assert runner.batch_size == 1 or runner.batch_size == 2
+    for a, b in zip(out, reference, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    model.model.max_batch = 0
+    with pytest.raises(torch.OutOfMemoryError):
+        list(Classifier(model, crops=3, batch_size=3).run(items))
+
+
+def test_batches_take_what_is_ready() -> None:
+    model = loaded()
+    list(Classifier(model, crops=3, batch_size=9).run(windows(7)))
+    assert sum(model.model.calls) == 21 and max(model.model.calls) <= 9
+
+
+def test_decoder_errors_reach_the_consumer() -> None:
+    def broken():
+        yield from windows(2)
+        raise ValueError("decoder failed")
+
+    out = []
+    with pytest.raises(ValueError, match="decoder failed"):
+        for item in Classifier(loaded(), crops=3, batch_size=3).run(broken()):
+            out.append(item)
+    assert len(out) == 2
+
+
+def test_prefetch_runs_ahead_but_boundedly() -> None:
+    produced = []
+
+    def source():
+        for i in range(100):
+            produced.append(i)
+            yield i
+
+    ahead = Prefetch(source(), depth=3)
+    time.sleep(0.3)
+    assert 3 <= len(produced) <= 5  # the queue holds 3, the producer waits with one more
+    assert ahead.get() == 0
+    ahead.close()
+    assert not any(t.name == ahead._thread.name and t.is_alive() for t in threading.enumerate())

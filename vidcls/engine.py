@@ -1,0 +1,165 @@
+"""Batched inference with decoding running ahead in a producer thread.
+
+Views (windows × crops) are batched across windows. The decoder thread fills a bounded queue, so
+the device does not wait for the decoder and the decoder does not run arbitrarily far ahead.
+PyAV releases the GIL while it decodes and torch while it computes, so one process does both.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .transforms import normalize
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from .weights import LoadedModel
+
+T = TypeVar("T")
+_DONE = object()
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+class Prefetch(Generic[T]):
+    """Iterate `source` in a background thread, at most `depth` items ahead of the consumer."""
+
+    def __init__(self, source: Iterable[T], depth: int) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(source,), daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, source: Iterable[T]) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+        except BaseException as e:  # handed to the consumer, raised there
+            self._put(_Failure(e))
+            return
+        self._put(_DONE)
+
+    def get(self, block: bool = True) -> T | None:
+        """The next item; None when non-blocking and nothing is ready. StopIteration at the end."""
+        try:
+            item = self._queue.get(block=block)
+        except queue.Empty:
+            return None
+        if item is _DONE:
+            self._queue.put(_DONE)  # keep answering "done"
+            raise StopIteration
+        if isinstance(item, _Failure):
+            raise item.error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def auto_batch_size(loaded: LoadedModel, crops: int) -> int:
+    """Views per batch: two windows on CPU; on CUDA, what half the free memory holds."""
+    import torch
+
+    device = next(loaded.model.parameters()).device
+    if device.type != "cuda":
+        return 2 * crops
+    free, _ = torch.cuda.mem_get_info(device)
+    spec = loaded.spec
+    patches = (spec.crop // 16) ** 2 * spec.num_frames
+    width = loaded.model.head.in_features
+    element = next(loaded.model.parameters()).element_size()
+    per_view = (patches + 1) * width * element * 24  # activations of one layer, generous
+    views = int(free * 0.5 // per_view)
+    return max(crops, min(256, views // crops * crops))
+
+
+class Classifier:
+    """Runs a loaded model on windows of views and returns per-window class probabilities."""
+
+    def __init__(self, loaded: LoadedModel, crops: int, batch_size: int | str = "auto") -> None:
+        self.loaded = loaded
+        self.crops = crops
+        self.batch_size = (
+            auto_batch_size(loaded, crops) if batch_size == "auto" else max(1, int(batch_size))
+        )
+        param = next(loaded.model.parameters())
+        self.device, self.dtype = param.device, param.dtype
+
+    def probabilities(self, views: torch.Tensor) -> torch.Tensor:
+        """uint8 views (n, frames, H, W, 3) -> softmax per view (n, classes), float32 on CPU.
+
+        On out-of-memory the chunk is halved and retried: crops are never dropped.
+        """
+        import torch
+
+        out = []
+        step = self.batch_size
+        i = 0
+        while i < len(views):
+            chunk = views[i : i + step]
+            try:
+                with torch.inference_mode():
+                    x = normalize(chunk.to(self.device, non_blocking=True), self.loaded.spec)
+                    logits = self.loaded.model(x.to(self.dtype))
+                out.append(logits.float().softmax(-1).cpu())
+                i += len(chunk)
+            except torch.OutOfMemoryError:
+                if step == 1:
+                    raise
+                torch.cuda.empty_cache()
+                step = max(1, step // 2)
+                self.batch_size = step
+        return torch.cat(out)
+
+    def run(
+        self, windows: Iterable[tuple[T, np.ndarray]], depth: int | None = None
+    ) -> Iterator[tuple[T, np.ndarray]]:
+        """Yield (meta, mean-over-crops probabilities) per window, in order.
+
+        `windows` yields (meta, views) with views of shape (crops, frames, H, W, 3) uint8; it is
+        consumed in a producer thread. A batch takes what is ready, up to the batch size, so a
+        slow decoder never leaves the device waiting for a full batch.
+        """
+        import numpy as np
+        import torch
+
+        per_batch = max(1, self.batch_size // self.crops)
+        source: Prefetch[tuple[T, np.ndarray]] = Prefetch(windows, depth or 2 * per_batch)
+        try:
+            while True:
+                batch: list[tuple[T, np.ndarray]] = []
+                try:
+                    batch.append(source.get())  # type: ignore[arg-type]
+                    while len(batch) < per_batch and (item := source.get(block=False)):
+                        batch.append(item)
+                except StopIteration:
+                    pass
+                if not batch:
+                    return
+                views = torch.from_numpy(np.stack([v for _, v in batch]))
+                probs = self.probabilities(views.flatten(0, 1))
+                probs = probs.view(len(batch), -1, probs.shape[-1]).mean(1).numpy()
+                for (meta, _), p in zip(batch, probs, strict=True):
+                    yield meta, p
+        finally:
+            source.close()
