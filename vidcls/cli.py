@@ -105,7 +105,7 @@ def models(
     for row in rows:
         table.add_row(
             row["name"],
-            row["repo"],
+            row["repo"] or f"bundled: {row['bundled']}",
             f"{row['num_frames']}×{row['frame_stride']} @{row['reference_fps']:g}",
             f"{row['span_seconds']:.2f} s",
             f"{row['short_side']}→{row['crops']}×{row['crop']}"

@@ -21,7 +21,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ARCHS = ("timesformer", "vivit")
-LABEL_SETS = {"kinetics400": 400, "kinetics600": 600, "ssv2": 174}
 
 # field name -> (type, required); types are checked so a typo in weights.toml fails loudly.
 _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
@@ -29,9 +28,10 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "arch": (str, True),
     "size": (str, True),
     "aliases": (list, False),
-    "repo": (str, True),
-    "revision": (str, True),
-    "files": (list, True),
+    "repo": (str, False),
+    "revision": (str, False),
+    "files": (list, False),
+    "bundled": (str, False),
     "sha256": (dict, False),
     "mirror": (str, False),
     "labels": (str, True),
@@ -60,7 +60,6 @@ _ARCH_FIELDS: dict[str, set[str]] = {
 }  # fmt: skip
 _CHOICES = {
     "arch": ARCHS,
-    "labels": tuple(LABEL_SETS),
     "label_names": ("config", "package"),
     "sampling": ("stride", "segments"),
     "channel_order": ("rgb", "bgr"),
@@ -78,6 +77,7 @@ class ModelSpec:
     repo: str
     revision: str
     files: tuple[str, ...]
+    bundled: str | None  # a weights folder inside the package (vidcls/assets/NAME)
     labels: str
     label_names: str
     num_frames: int
@@ -102,7 +102,7 @@ class ModelSpec:
 
     @property
     def num_classes(self) -> int:
-        return LABEL_SETS[self.labels]
+        return len(package_labels(self.labels))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +114,7 @@ class ModelSpec:
             "repo": self.repo,
             "revision": self.revision,
             "files": list(self.files),
+            "bundled": self.bundled,
             "sha256": dict(self.sha256),
             "mirror": self.mirror,
             "labels": self.labels,
@@ -181,6 +182,14 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
             )
         if key in _CHOICES and value not in _CHOICES[key]:
             raise RegistryError(f"{where} field '{key}' must be one of {', '.join(_CHOICES[key])}")
+    if table["labels"] not in label_sets():
+        raise RegistryError(
+            f"{where} field 'labels' must be one of {', '.join(label_sets())} (vidcls/labels/)"
+        )
+    if "bundled" not in table:
+        for key in ("repo", "revision", "files"):
+            if key not in table:
+                raise RegistryError(f"{where} is missing the field '{key}' (or 'bundled')")
     for key in ("mean", "std"):
         if len(table[key]) != 3 or not all(isinstance(v, (int, float)) for v in table[key]):
             raise RegistryError(f"{where} field '{key}' must be three numbers")
@@ -191,7 +200,7 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
             raise RegistryError(f"{where}.arch_config has an unknown field '{key}'")
     for key in sorted(expected - set(arch_config)):
         raise RegistryError(f"{where}.arch_config is missing the field '{key}'")
-    if arch_config["num_classes"] != LABEL_SETS[table["labels"]]:
+    if arch_config["num_classes"] != len(package_labels(table["labels"])):
         raise RegistryError(
             f"{where}.arch_config field 'num_classes' does not match '{table['labels']}'"
         )
@@ -200,9 +209,10 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         description=table["description"],
         arch=table["arch"],
         size=table["size"],
-        repo=table["repo"],
-        revision=table["revision"],
-        files=tuple(table["files"]),
+        repo=table.get("repo", ""),
+        revision=table.get("revision", ""),
+        files=tuple(table.get("files", ())),
+        bundled=table.get("bundled"),
         labels=table["labels"],
         label_names=table["label_names"],
         num_frames=table["num_frames"],
@@ -245,7 +255,25 @@ def get_spec(name: str) -> ModelSpec:
     )
 
 
+@functools.cache
+def label_sets() -> tuple[str, ...]:
+    """The label sets shipped in vidcls/labels/, by file name."""
+    folder = resources.files("vidcls").joinpath("labels")
+    return tuple(sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".txt")))
+
+
+@functools.cache
+def _labels(label_set: str) -> tuple[str, ...]:
+    text = resources.files("vidcls").joinpath("labels", f"{label_set}.txt").read_text("utf-8")
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
 def package_labels(label_set: str) -> list[str]:
     """The label names shipped in the package for a label set, in class order."""
-    text = resources.files("vidcls").joinpath("labels", f"{label_set}.txt").read_text("utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return list(_labels(label_set))
+
+
+def bundled_path(spec: ModelSpec) -> Path:
+    """The folder of weights shipped inside the package for a bundled entry."""
+    assert spec.bundled is not None
+    return Path(str(resources.files("vidcls").joinpath("assets", spec.bundled)))

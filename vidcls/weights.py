@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import DeviceError, WeightsError
-from .registry import ModelSpec, get_spec, package_labels
+from .registry import ModelSpec, bundled_path, get_spec, package_labels
 
 if TYPE_CHECKING:
     import torch
@@ -138,6 +138,8 @@ def cached_weights(spec: ModelSpec) -> Path | None:
     """The cached weights file of a registry entry, or None; never touches the network."""
     from huggingface_hub import try_to_load_from_cache
 
+    if spec.bundled:
+        return bundled_path(spec)
     for name in spec.files:
         found = try_to_load_from_cache(spec.repo, name, revision=spec.revision)
         if isinstance(found, str):
@@ -149,8 +151,14 @@ def cached_weights(spec: ModelSpec) -> Path | None:
 def fetch(spec: ModelSpec, offline: bool | None = None, progress: bool = True) -> Path:
     """Return the local path of the entry's weights, downloading them (and config.json) if needed.
 
-    Offline (the flag or HF_HUB_OFFLINE=1) only the cache is consulted.
+    Offline (the flag or HF_HUB_OFFLINE=1) only the cache is consulted. Bundled entries are
+    inside the package and never downloaded.
     """
+    if spec.bundled:
+        folder = bundled_path(spec)
+        for name in spec.sha256:
+            verify_sha256(spec, folder / name)  # a few MB: cheap enough to check every load
+        return folder
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
@@ -352,7 +360,8 @@ def load_model(
     if weights is not None:
         path, source = Path(weights), str(weights)
     else:
-        path, source = fetch(spec, offline, progress), f"{spec.repo}@{spec.revision}"
+        path = fetch(spec, offline, progress)
+        source = f"bundled:{spec.bundled}" if spec.bundled else f"{spec.repo}@{spec.revision}"
     checkpoint = read_checkpoint(path)
     model = build_model(spec, checkpoint, fused_attn)
     num_classes = model.head.out_features
