@@ -8,47 +8,51 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import traceback
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
 from . import __version__
-from .errors import VidclsError
+from .errors import UsageError, VidclsError
 
 err = Console(stderr=True, highlight=False)
 
 
 def report_error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
 class _Group(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
+        debug = os.environ.get("VIDCLS_DEBUG") == "1"
         try:
             return super().invoke(ctx)
         except VidclsError as e:
-            if os.environ.get("VIDCLS_DEBUG") == "1":
+            if debug:
                 traceback.print_exc()
             report_error(str(e))
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             report_error("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # the reader went away (`vidcls ... | head`): stop quietly, as Unix tools do
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception as e:
-            if os.environ.get("VIDCLS_DEBUG") == "1":
+            if debug or type(e).__module__.startswith(("click", "typer")):
                 raise
-            if type(e).__module__.startswith(("click", "typer")):
-                raise
-            report_error(
-                f"internal error: {type(e).__name__}: {e} (VIDCLS_DEBUG=1 shows the traceback)"
-            )
+            report_error(f"internal error: {type(e).__name__}: {e} (VIDCLS_DEBUG=1 shows the traceback)")  # fmt: skip # noqa: E501
             raise typer.Exit(1) from None
 
 
@@ -128,14 +132,22 @@ def download(
     specs = [get_spec(name) for name in names]
     for spec in specs:
         if not quiet:
-            err.print(f"downloading {spec.name} from {spec.repo}@{spec.revision}")
+            err.print(f"downloading {spec.name} from {spec.repo or 'the package'}")
         path = fetch(spec, offline=False, progress=not quiet)
-        verify_sha256(spec, path)
+        verify_sha256(spec, path if path.is_file() else path / next(iter(spec.sha256), ""))
         sys.stdout.write(f"{spec.name}\t{path}\n")
 
 
-# Options shared by predict and segment.
-Videos = Annotated[list[str], typer.Argument(help="Video files, or - for a video on stdin.")]
+# Options shared by predict, segment and probe.
+Videos = Annotated[
+    list[str] | None,
+    typer.Argument(help="Video files, globs, directories (with -r), or - for a video on stdin."),
+]
+FromList = Annotated[
+    str | None,
+    typer.Option("--from-list", help="A file with one path per line (- for stdin); # comments."),
+]
+Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Look inside directories.")]
 ModelOpt = Annotated[
     str, typer.Option("--model", "-m", help="Registry name or alias (see `vidcls models`).")
 ]
@@ -143,117 +155,123 @@ WeightsOpt = Annotated[
     str | None,
     typer.Option(help="Local weights: hub-layout folder, .safetensors, .bin or original .pyth."),
 ]
+LabelsOpt = Annotated[
+    str | None, typer.Option(help="A file of class names, one per line (fine-tuned checkpoints).")
+]
+ClassesOpt = Annotated[
+    str | None,
+    typer.Option(help="Only these classes: NAME,NAME or @file; scores renormalised over them."),
+]
+StartOpt = Annotated[str | None, typer.Option(help="Start of the range: seconds or HH:MM:SS.mmm.")]
+EndOpt = Annotated[str | None, typer.Option(help="End of the range: seconds or HH:MM:SS.mmm.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N.")]
 PrecisionOpt = Annotated[
-    str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, fp16.")
+    str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.")
 ]
 BatchOpt = Annotated[str, typer.Option("--batch-size", help="Views per batch, or auto.")]
 TopKOpt = Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many actions to show.")]
 CropsOpt = Annotated[
-    int | None, typer.Option(min=1, max=3, help="3 crops along the long side, or 1 centre crop.")
+    int | None, typer.Option(help="3 crops along the long side, or 1 centre crop.")
 ]
 FormatOpt = Annotated[
     str | None,
     typer.Option(
         "--format", "-f",
-        help="table, json or jsonl (default: table on a terminal, else json for one file, "
-        "jsonl for several).",
+        help="table, json, jsonl, csv, tsv (srt, vtt: segment). Default: table on a terminal, "
+        "else json for one file and jsonl for several.",
     ),
 ]  # fmt: skip
+OutputOpt = Annotated[
+    str | None,
+    typer.Option("--output", "-o", help="Write results here (atomically); format from suffix."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 OfflineOpt = Annotated[bool, typer.Option(help="Never touch the network; use the cache.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Timings per file on stderr.")]
+
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$")
 
 
-def _format(fmt: str | None, as_json: bool, files: int) -> str:
-    from .output import FORMATS
+def parse_time(text: str | None, option: str) -> float | None:
+    """Seconds from '12.5', '1:02.5' or '01:02:03.250'."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        m = _CLOCK.match(text.strip())
+        if not m:
+            raise UsageError(f"{option} '{text}': use seconds or HH:MM:SS.mmm") from None
+        hours, minutes, seconds = m.groups()
+        value = int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
+    if value < 0:
+        raise UsageError(f"{option} must not be negative")
+    return value
+
+
+def _classes(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    if text.startswith("@"):
+        from .inputs import read_list
+
+        try:
+            with open(text[1:], encoding="utf-8") as f:
+                return read_list(f)
+        except OSError as e:
+            raise UsageError(f"--classes {text}: cannot read it ({e.strerror})") from e
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _format(fmt: str | None, as_json: bool, output: str | None, files: int) -> str:
+    from .output import FORMATS, format_for
 
     if as_json:
         fmt = fmt or "json"
+    if fmt is None and output not in (None, "-"):
+        return format_for(output)
     if fmt is None:
         return "table" if sys.stdout.isatty() else ("json" if files == 1 else "jsonl")
     if fmt not in FORMATS:
-        raise typer.BadParameter(f"unknown format '{fmt}' (use {', '.join(FORMATS)})")
+        raise UsageError(f"unknown format '{fmt}' (use {', '.join(FORMATS)})")
     return fmt
 
 
-def _check_inputs(videos: list[str], crops: int | None) -> None:
-    from pathlib import Path
+def _run(mode: str, args: dict[str, Any]) -> None:
+    from .runner import Run
 
-    from .errors import UsageError
-
-    if videos.count("-") > 1:
-        raise UsageError("'-' (standard input) can be given only once")
-    missing = [v for v in videos if v != "-" and not Path(v).exists()]
-    if missing:
-        raise UsageError("no such file: " + ", ".join(missing))
-    if crops not in (None, 1, 3):
+    videos = args.pop("videos") or []
+    quiet, verbose = args.pop("quiet"), args.pop("verbose")
+    if args["batch_size"] != "auto" and not (args["batch_size"].isdigit() and int(args["batch_size"]) > 0):  # fmt: skip # noqa: E501
+        raise UsageError("--batch-size takes 'auto' or a positive number")
+    if args["crops"] not in (None, 1, 3):
         raise UsageError("--crops must be 1 or 3")
+    from .inputs import expand
 
-
-def _run(mode: str, videos: list[str], fmt: str, quiet: bool, options: dict[str, Any]) -> None:
-    import time
-    import warnings
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from .api import classify
-    from .output import render_table, write_json, write_jsonl
-    from .weights import load_model
-
-    spec_name = options.pop("model")
-    load = {k: options.pop(k) for k in ("weights", "device", "precision", "offline")}
-    if not quiet:
-        err.print(f"loading {spec_name}…", highlight=False)
-    loaded = load_model(spec_name, progress=not quiet, **load)
-    out_console = Console(highlight=False)
-    records: list[dict[str, Any]] = []
-    failed = 0
-    live = not quiet and err.is_terminal
-
-    def show_warning(message: Any, *args: Any, **kwargs: Any) -> None:
-        if not quiet:
-            err.print(f"[yellow]warning:[/] {message}", highlight=False)
-
-    warnings.showwarning = show_warning
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        console=err, disable=not live, transient=True,
-    ) as bar:  # fmt: skip
-        for name in videos:
-            task = bar.add_task(name, total=None)
-            started = time.perf_counter()
-            try:
-
-                def advance(done: int, total: int | None, task: Any = task) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                record = classify(loaded, name, mode=mode, progress=advance, **options)
-            except VidclsError as e:
-                failed += 1
-                record = {"file": name, "error": str(e)}
-                report_error(str(e))
-            finally:
-                bar.remove_task(task)
-            if "error" not in record and not quiet:
-                took = time.perf_counter() - started
-                err.print(
-                    f"{name}: {record['num_windows']} window(s) in {took:.1f} s", highlight=False
-                )
-            if fmt == "jsonl":
-                write_jsonl(record, sys.stdout)
-            elif fmt == "table" and "error" not in record:
-                render_table(record, out_console)
-            records.append(record)
-    if fmt == "json":
-        write_json(records, sys.stdout)
+    names = expand(videos, args.pop("from_list"), args.pop("recursive"))
+    fmt = _format(args.pop("fmt"), args.pop("as_json"), args["output"], len(names))
+    if fmt in ("srt", "vtt") and len(names) > 1:
+        raise UsageError(f"--format {fmt} writes the subtitles of one video; got {len(names)}")
+    start = parse_time(args.pop("start"), "--start") or 0.0
+    end = parse_time(args.pop("end"), "--end")
+    if end is not None and end <= start:
+        raise UsageError(f"--end ({end:g} s) must come after --start ({start:g} s)")
+    run = Run(mode, names, fmt, quiet=quiet, verbose=verbose, console=err, report=report_error)
+    failed = run.execute(
+        load={
+            k: args.pop(k) for k in ("model", "weights", "device", "precision", "offline", "labels")
+        },
+        output=args.pop("output"),
+        options={**args, "start": start, "end": end, "classes": _classes(args.pop("classes"))},
+    )
     if failed:
         raise typer.Exit(1)
 
 
 @app.command()
 def predict(
-    videos: Videos,
+    videos: Videos = None,
     model: ModelOpt = "timesformer",
     weights: WeightsOpt = None,
     top_k: TopKOpt = 5,
@@ -261,26 +279,33 @@ def predict(
         str, typer.Option(help="all: the fewest windows covering the video; N: N evenly spaced.")
     ] = "all",
     crops: CropsOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    labels: LabelsOpt = None,
+    classes: ClassesOpt = None,
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
     as_json: JsonOpt = False,
+    from_list: FromList = None,
+    recursive: Recursive = False,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     batch_size: BatchOpt = "auto",
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Classify whole videos: the top-k actions, averaged over windows and crops."""
     if clips != "all" and not (clips.isdigit() and int(clips) > 0):
-        raise typer.BadParameter("--clips takes 'all' or a positive number")
-    _check_inputs(videos, crops)
-    options = _common(model, weights, device, precision, offline, top_k, crops, batch_size)
-    options["clips_count"] = None if clips == "all" else int(clips)
-    _run("predict", videos, _format(fmt, as_json, len(videos)), quiet, options)
+        raise UsageError("--clips takes 'all' or a positive number")
+    args = dict(locals())
+    args["clips_count"] = None if args.pop("clips") == "all" else int(clips)
+    _run("predict", args)
 
 
 @app.command()
 def segment(
-    videos: Videos,
+    videos: Videos = None,
     model: ModelOpt = "timesformer",
     weights: WeightsOpt = None,
     hop: Annotated[
@@ -291,43 +316,48 @@ def segment(
     ] = 0.0,
     top_k: TopKOpt = 5,
     crops: CropsOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    labels: LabelsOpt = None,
+    classes: ClassesOpt = None,
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
     as_json: JsonOpt = False,
+    from_list: FromList = None,
+    recursive: Recursive = False,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     batch_size: BatchOpt = "auto",
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """A timeline of actions: windows every --hop seconds, merged into segments."""
-    _check_inputs(videos, crops)
-    options = _common(model, weights, device, precision, offline, top_k, crops, batch_size)
-    options.update(hop=hop, min_duration=min_duration)
-    _run("segment", videos, _format(fmt, as_json, len(videos)), quiet, options)
+    _run("segment", dict(locals()))
 
 
-def _common(
-    model: str,
-    weights: str | None,
-    device: str,
-    precision: str,
-    offline: bool,
-    top_k: int,
-    crops: int | None,
-    batch_size: str,
-) -> dict[str, Any]:
-    if batch_size != "auto" and not (batch_size.isdigit() and int(batch_size) > 0):
-        raise typer.BadParameter("--batch-size takes 'auto' or a positive number")
-    return {
-        "model": model,
-        "weights": weights,
-        "device": device,
-        "precision": precision,
-        "offline": offline or None,
-        "top_k": top_k,
-        "crops": crops,
-        "batch_size": batch_size if batch_size == "auto" else int(batch_size),
-    }
+@app.command()
+def probe(
+    videos: Videos = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="table or json (default: table on a terminal)."),
+    ] = None,
+    as_json: JsonOpt = False,
+    from_list: FromList = None,
+    recursive: Recursive = False,
+) -> None:
+    """Describe videos without loading a model: container, codec, size, rotation, rate, length."""
+    from .inputs import expand
+    from .runner import probe_records
+
+    if fmt not in (None, "table", "json"):
+        raise UsageError(f"probe prints a table or json, not '{fmt}'")
+    names = expand(videos or [], from_list, recursive)
+    as_json = as_json or fmt == "json" or (fmt is None and not sys.stdout.isatty())
+    failed = probe_records(names, as_json, report_error)
+    if failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -36,32 +36,47 @@ def frame_indices(spec: ModelSpec, window_frames: int | None = None) -> list[int
     return [(round(seg * i) + round(seg * (i + 1))) // 2 for i in range(frames)]
 
 
-def _window(spec: ModelSpec, index: int, start: float, span: float, length: int | None) -> Window:
-    times = tuple(start + i / spec.reference_fps for i in frame_indices(spec, length))
-    return Window(index, start, start + span, times)
+def _window(
+    spec: ModelSpec, index: int, start: float, span: float, length: int | None, limit: float | None
+) -> Window:
+    times = [start + i / spec.reference_fps for i in frame_indices(spec, length)]
+    if limit is not None:
+        # past the end of the video (or range) the last frame before it repeats
+        times = [min(t, limit - END_MARGIN) for t in times]
+    return Window(index, start, start + span, tuple(times))
+
+
+END_MARGIN = 1e-4  # seconds: "the frame shown just before the end"
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The windows of one video, and which unfinished ones to keep when it ends early."""
+    """The windows of one video (or time range), and which unfinished ones to keep at its end."""
 
     windows: Iterator[Window] | list[Window]
     keep_partial: Callable[[Window, float], bool]
     span: float
     hop: float | None
+    start: float = 0.0
+    end: float | None = None  # None: not known in advance (standard input)
 
 
-def _short(spec: ModelSpec, duration: float) -> Plan:
-    """One window from 0 for a video shorter than the span (SSv2: the window is the video)."""
+def _keep_all(window: Window, end: float) -> bool:
+    return True
+
+
+def _short(spec: ModelSpec, start: float, end: float, hop: float | None) -> Plan:
+    """One window for a range shorter than the span (SSv2: the window is the whole range)."""
     length = None
     span = spec.span
     if spec.sampling == "segments":
-        length = max(1, round(duration * spec.reference_fps))
-        span = duration
-    return Plan([_window(spec, 0, 0.0, span, length)], lambda w, end: True, span, None)
+        length = max(1, round((end - start) * spec.reference_fps))
+        span = end - start
+    window = _window(spec, 0, start, span, length, end)
+    return Plan([window], _keep_all, span, hop, start, end)
 
 
-def _tiled(spec: ModelSpec, hop: float) -> Plan:
+def _tiled(spec: ModelSpec, hop: float, start: float) -> Plan:
     """Windows every `hop` seconds for a stream of unknown length (standard input).
 
     When it ends, the first window that runs past the end is kept (the tail would otherwise go
@@ -72,35 +87,53 @@ def _tiled(spec: ModelSpec, hop: float) -> Plan:
     def windows() -> Iterator[Window]:
         k = 0
         while True:
-            yield _window(spec, k, k * hop, span, None)
+            yield _window(spec, k, start + k * hop, span, None, None)
             k += 1
 
     def keep(window: Window, end: float) -> bool:
         k = window.index
-        return k == 0 or (window.start < end and (k - 1) * hop + span < end)
+        return k == 0 or (window.start < end and start + (k - 1) * hop + span < end)
 
-    return Plan(windows(), keep, span, hop)
+    return Plan(windows(), keep, span, hop, start, None)
 
 
-def predict_plan(spec: ModelSpec, duration: float | None, clips: int | None = None) -> Plan:
-    """The fewest evenly spaced windows inside the video that cover it, or `clips` of them."""
+def _bounds(duration: float | None, start: float, end: float | None) -> tuple[float, float | None]:
+    if duration is not None:
+        end = duration if end is None else min(end, duration)
+    if end is not None and end <= start:
+        raise ValueError(f"the time range {start:g}–{end:g} s is empty")
+    return start, end
+
+
+def predict_plan(
+    spec: ModelSpec,
+    duration: float | None,
+    clips: int | None = None,
+    start: float = 0.0,
+    end: float | None = None,
+) -> Plan:
+    """The fewest evenly spaced windows inside the video (or range) that cover it, or `clips`."""
     span = spec.span
-    if duration is None:
-        return _tiled(spec, span)
-    if duration <= span + 1e-9:
-        return _short(spec, duration)
-    count = clips if clips is not None else math.ceil(duration / span - 1e-9)
-    if count == 1:
-        starts = [0.0]
-    else:
-        step = (duration - span) / (count - 1)
-        starts = [k * step for k in range(count)]
-    windows = [_window(spec, k, s, span, None) for k, s in enumerate(starts)]
-    return Plan(windows, lambda w, end: True, span, None)
+    start, end = _bounds(duration, start, end)
+    if end is None:
+        return _tiled(spec, span, start)
+    length = end - start
+    if length <= span + 1e-9:
+        return _short(spec, start, end, None)
+    count = clips if clips is not None else math.ceil(length / span - 1e-9)
+    step = (length - span) / (count - 1) if count > 1 else 0.0
+    windows = [_window(spec, k, start + k * step, span, None, end) for k in range(count)]
+    return Plan(windows, _keep_all, span, None, start, end)
 
 
-def segment_plan(spec: ModelSpec, duration: float | None, hop: float | None = None) -> Plan:
-    """Windows every `hop` seconds (default: the span) that lie inside the video.
+def segment_plan(
+    spec: ModelSpec,
+    duration: float | None,
+    hop: float | None = None,
+    start: float = 0.0,
+    end: float | None = None,
+) -> Plan:
+    """Windows every `hop` seconds (default: the span) that lie inside the video (or range).
 
     If the last of them ends before the video does, one more window ends exactly at the end.
     """
@@ -108,14 +141,15 @@ def segment_plan(spec: ModelSpec, duration: float | None, hop: float | None = No
     hop = hop or span
     if hop <= 0:
         raise ValueError("hop must be positive")
-    if duration is None:
-        return _tiled(spec, hop)
-    if duration <= span + 1e-9:
-        plan = _short(spec, duration)
-        return Plan(plan.windows, plan.keep_partial, plan.span, hop)
-    count = int((duration - span) / hop + 1e-9) + 1
-    starts = [k * hop for k in range(count)]
-    if starts[-1] + span < duration - 1e-6:
-        starts.append(duration - span)
-    windows = [_window(spec, k, s, span, None) for k, s in enumerate(starts)]
-    return Plan(windows, lambda w, end: True, span, hop)
+    start, end = _bounds(duration, start, end)
+    if end is None:
+        return _tiled(spec, hop, start)
+    length = end - start
+    if length <= span + 1e-9:
+        return _short(spec, start, end, hop)
+    count = int((length - span) / hop + 1e-9) + 1
+    starts = [start + k * hop for k in range(count)]
+    if starts[-1] + span < end - 1e-6:
+        starts.append(end - span)
+    windows = [_window(spec, k, s, span, None, end) for k, s in enumerate(starts)]
+    return Plan(windows, _keep_all, span, hop, start, end)

@@ -96,9 +96,17 @@ def auto_batch_size(loaded: LoadedModel, crops: int) -> int:
 class Classifier:
     """Runs a loaded model on windows of views and returns per-window class probabilities."""
 
-    def __init__(self, loaded: LoadedModel, crops: int, batch_size: int | str = "auto") -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        crops: int,
+        batch_size: int | str = "auto",
+        subset: list[int] | None = None,
+    ) -> None:
         self.loaded = loaded
         self.crops = crops
+        self.subset = subset  # softmax over these classes only; the others get 0
+        self.seconds = 0.0  # spent in the model
         self.batch_size = (
             auto_batch_size(loaded, crops) if batch_size == "auto" else max(1, int(batch_size))
         )
@@ -110,8 +118,11 @@ class Classifier:
 
         On out-of-memory the chunk is halved and retried: crops are never dropped.
         """
+        import time
+
         import torch
 
+        started = time.perf_counter()
         out = []
         step = self.batch_size
         i = 0
@@ -121,7 +132,7 @@ class Classifier:
                 with torch.inference_mode():
                     x = normalize(chunk.to(self.device, non_blocking=True), self.loaded.spec)
                     logits = self.loaded.model(x.to(self.dtype))
-                out.append(logits.float().softmax(-1).cpu())
+                out.append(self._softmax(logits.float()).cpu())
                 i += len(chunk)
             except torch.OutOfMemoryError:
                 if step == 1:
@@ -129,7 +140,17 @@ class Classifier:
                 torch.cuda.empty_cache()
                 step = max(1, step // 2)
                 self.batch_size = step
+        self.seconds += time.perf_counter() - started
         return torch.cat(out)
+
+    def _softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.subset is None:
+            return logits.softmax(-1)
+        import torch
+
+        probs = torch.zeros_like(logits)
+        probs[:, self.subset] = logits[:, self.subset].softmax(-1)
+        return probs
 
     def run(
         self, windows: Iterable[tuple[T, np.ndarray]], depth: int | None = None

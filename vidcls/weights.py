@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import DeviceError, WeightsError
+from .errors import DeviceError, UsageError, WeightsError
 from .registry import ModelSpec, bundled_path, get_spec, package_labels
 
 if TYPE_CHECKING:
@@ -367,3 +367,21 @@ def load_model(
     num_classes = model.head.out_features
     labels = label_names(spec, checkpoint.config, num_classes)
     return LoadedModel(model.to(device=dev, dtype=dtype), spec, labels, source)
+
+
+def with_labels(loaded: LoadedModel, labels: str | Path | list[str]) -> LoadedModel:
+    """The same model with other class names: a file of one name per line, or a list."""
+    if isinstance(labels, (str, Path)):
+        path = Path(labels)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"--labels {path}: cannot read it ({e.strerror or e})") from e
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+        where = str(path)
+    else:
+        names, where = [str(n) for n in labels], "the label list"
+    classes = len(loaded.labels)
+    if len(names) != classes:
+        raise UsageError(f"{where} has {len(names)} label(s) but the model has {classes} classes")
+    return loaded._replace(labels=names)

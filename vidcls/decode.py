@@ -1,0 +1,219 @@
+"""One streaming decode pass that hands each window the frames shown at its instants.
+
+Frames are chosen by presentation time, never by counting decoded frames or trusting the
+container's frame count. The frame "shown at t" is the last one whose time is <= t, with a
+tolerance of half a timestamp tick (at least 1 µs) so that a container that rounds timestamps to
+milliseconds never makes us pick the previous frame; before the first frame it is the first, past
+the last it is the last. Only frames that a pending window asks for are converted, already
+resized, so memory stays bounded whatever the length of the video.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import VideoDecodeError
+from .video import reason, video_stream
+
+if TYPE_CHECKING:
+    import av
+    import numpy as np
+
+EPS = 1e-6
+
+
+class NoFrames(VideoDecodeError):
+    """Nothing decoded; with frame threading a damaged start can hide decodable frames."""
+
+
+@dataclass
+class DecodeStats:
+    frames: int = 0
+    corrupt_packets: int = 0
+    end_time: float = 0.0  # presentation time of the last decoded frame, from the first
+    last_step: float = 0.0  # time between the last two frames
+    finished: bool = False  # decoded to the end of the stream (not stopped when done)
+    rotation: int | None = None  # of the first decoded frame, clockwise as a player turns it
+    size: tuple[int, int] | None = None  # (width, height) as displayed
+    decode_seconds: float = 0.0
+    convert_seconds: float = 0.0
+
+
+Convert = Callable[["av.VideoFrame"], "np.ndarray"]
+
+
+def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) with the short side at `short_side`, the long side floored (PySlowFast)."""
+    if min(width, height) == short_side:
+        return width, height
+    if width <= height:
+        return short_side, int(height / width * short_side)
+    return int(width / height * short_side), short_side
+
+
+def frame_converter(short_side: int) -> Convert:
+    """Turn a decoded frame into an upright RGB uint8 array with its short side resized.
+
+    swscale resizes while converting to RGB (6–14× cheaper than converting at full size and
+    resizing after). Its bilinear filter widens with the downscale factor, so a 1080p frame is
+    averaged rather than aliased on its way down to 224. The output size is fixed by the first
+    frame, so a stream that changes resolution still stacks into clips.
+    """
+    import numpy as np
+
+    size: list[tuple[int, int]] = []
+
+    def convert(frame: av.VideoFrame) -> np.ndarray:
+        k = (int(frame.rotation) // 90) % 4
+        if not size:
+            w, h = (frame.height, frame.width) if k % 2 else (frame.width, frame.height)
+            size.append(resized_size(w, h, short_side))
+        out_w, out_h = size[0]
+        if k % 2:
+            out_w, out_h = out_h, out_w
+        rgb = frame.to_ndarray(format="rgb24", width=out_w, height=out_h, interpolation="BILINEAR")
+        return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+    return convert
+
+
+class WindowTimes(Protocol):
+    index: int
+    start: float
+    times: tuple[float, ...]
+
+
+@dataclass(order=True)
+class _Target:
+    time: float
+    window: int
+    slot: int
+
+
+def pick_frames(
+    container: av.container.InputContainer,
+    windows: Iterable[WindowTimes],
+    convert: Convert,
+    stats: DecodeStats,
+    name: str,
+    keep_partial: Callable[[WindowTimes, float], bool] = lambda window, end: True,
+    *,
+    origin: float | None = None,
+    seek: float = 0.0,
+    stop_when_done: bool = False,
+    threads: str = "AUTO",
+) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """Decode once and yield (window index, frames) as each window's frames are complete.
+
+    `windows` come in order of start time; their times are seconds from the first frame of the
+    file, whose stream time is `origin` (None: the first frame decoded). With `seek` > 0 the
+    decoder starts at the keyframe before that time instead of the beginning. With
+    `stop_when_done` decoding stops once every window is served. When the stream ends, a window
+    still waiting gets the last frame repeated if `keep_partial(window, end_time)` says so, and
+    is dropped otherwise.
+    """
+    stream = video_stream(container)
+    stream.thread_type = threads
+    tolerance = max(EPS, float(stream.time_base or 0) / 2)
+    if seek > 0 and origin is not None:
+        target = int((origin + seek) / float(stream.time_base))
+        container.seek(target, stream=stream, backward=True, any_frame=False)
+    pending: list[_Target] = []
+    slots: dict[int, list[Any]] = {}
+    active: dict[int, WindowTimes] = {}
+    upcoming = iter(windows)
+    next_window = next(upcoming, None)
+    prev: Any = None
+    prev_rgb: np.ndarray | None = None
+
+    def begin(window: WindowTimes) -> None:
+        active[window.index] = window
+        slots[window.index] = [None] * len(window.times)
+        for slot, t in enumerate(window.times):
+            heapq.heappush(pending, _Target(t, window.index, slot))
+
+    def serve(target: _Target, rgb: np.ndarray) -> tuple[int, list[np.ndarray]] | None:
+        if target.window not in slots:
+            return None
+        window = slots[target.window]
+        window[target.slot] = rgb
+        if all(f is not None for f in window):
+            del slots[target.window]
+            return target.window, window
+        return None
+
+    def converted(frame: Any) -> np.ndarray:
+        started = time.perf_counter()
+        rgb = convert(frame)
+        stats.convert_seconds += time.perf_counter() - started
+        return rgb
+
+    for frame in _decoded(container, stream, stats, name):
+        t = frame.time if frame.time is not None else stats.end_time + stats.last_step
+        if origin is None:
+            origin = t
+        t -= origin
+        if stats.frames == 0:
+            stats.rotation = -int(frame.rotation) % 360
+            turned = stats.rotation in (90, 270)
+            stats.size = (frame.height, frame.width) if turned else (frame.width, frame.height)
+        elif t > stats.end_time:
+            stats.last_step = t - stats.end_time
+        stats.frames += 1
+        stats.end_time = max(stats.end_time, t)
+        while next_window is not None and min(next_window.times) + tolerance < t:
+            begin(next_window)
+            next_window = next(upcoming, None)
+        while pending and pending[0].time + tolerance < t:
+            target = heapq.heappop(pending)
+            if prev_rgb is None:  # convert only frames some window asks for, once
+                prev_rgb = converted(prev if prev is not None else frame)
+            if (done := serve(target, prev_rgb)) is not None:
+                yield done
+        prev, prev_rgb = frame, None
+        if stop_when_done and next_window is None and not pending:
+            return  # every window served: the rest of the file is not needed
+
+    stats.finished = True
+    if prev is None:
+        raise NoFrames(f"{name}: no frame could be decoded")
+    last = converted(prev)
+    while next_window is not None and keep_partial(next_window, stats.end_time):
+        begin(next_window)
+        next_window = next(upcoming, None)
+    kept = {i for i in slots if keep_partial(active[i], stats.end_time)}
+    for target in sorted(pending):
+        if target.window in kept and (done := serve(target, last)) is not None:
+            yield done
+
+
+def _decoded(
+    container: av.container.InputContainer, stream: Any, stats: DecodeStats, name: str
+) -> Iterator[av.VideoFrame]:
+    """Frames in presentation order; damaged packets are skipped and counted."""
+    import av
+
+    packets = container.demux(stream)
+    while True:
+        started = time.perf_counter()
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.error.FFmpegError as e:
+            if stats.frames == 0:
+                raise VideoDecodeError(f"{name}: cannot read the video ({reason(e)})") from e
+            stats.corrupt_packets += 1
+            break  # the demuxer cannot go on: keep what was decoded
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            stats.corrupt_packets += 1  # a damaged packet: skip it, count it
+            continue
+        finally:
+            stats.decode_seconds += time.perf_counter() - started
+        yield from frames
