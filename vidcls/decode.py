@@ -41,6 +41,8 @@ class DecodeStats:
     size: tuple[int, int] | None = None  # (width, height) as displayed
     decode_seconds: float = 0.0
     convert_seconds: float = 0.0
+    unwanted_packets: int = 0  # sent with skip_frame NONREF: decoded only if referenced
+    seeks: int = 0  # jumps over whole groups of pictures no window needs
 
 
 Convert = Callable[["av.VideoFrame"], "np.ndarray"]
@@ -81,6 +83,52 @@ def frame_converter(short_side: int) -> Convert:
     return convert
 
 
+class DecodePlan:
+    """Which frames the windows need, in stream ticks, from a file's packet index.
+
+    With it the decoder skips non-reference frames that no window takes (they are never used to
+    predict other frames, so the wanted frames come out bit-identical), and jumps over whole
+    groups of pictures that hold no wanted frame.
+    """
+
+    def __init__(self, wanted: list[int], keyframes: list[int]) -> None:
+        self.wanted = sorted(set(wanted))
+        self._wanted_set = set(self.wanted)
+        self.keyframes = keyframes
+
+    @classmethod
+    def build(
+        cls, times: Iterable[float], packet_pts: list[int], keyframe_pts: list[int],
+        origin: float, time_base: float, tolerance: float,
+    ) -> DecodePlan:  # fmt: skip
+        """The frame shown at each time (seconds from `origin`), as the picker will choose it."""
+        import bisect
+
+        wanted = []
+        for t in times:
+            i = bisect.bisect_right(packet_pts, (origin + t + tolerance) / time_base) - 1
+            wanted.append(packet_pts[max(i, 0)])
+        return cls(wanted, keyframe_pts)
+
+    def needs(self, pts: int | None) -> bool:
+        return pts is None or pts in self._wanted_set
+
+    def jump(self, keyframe: int) -> int | None:
+        """At a keyframe packet: the keyframe to seek to when this group of pictures holds no
+        wanted frame, -1 when no wanted frame is left at all, else None (decode on)."""
+        import bisect
+
+        i = bisect.bisect_left(self.wanted, keyframe)
+        if i == len(self.wanted):
+            return -1
+        k = bisect.bisect_right(self.keyframes, keyframe)
+        next_keyframe = self.keyframes[k] if k < len(self.keyframes) else None
+        if next_keyframe is None or self.wanted[i] < next_keyframe:
+            return None  # this group has a wanted frame
+        target = self.keyframes[bisect.bisect_right(self.keyframes, self.wanted[i]) - 1]
+        return target if target > keyframe else None
+
+
 class WindowTimes(Protocol):
     index: int
     start: float
@@ -106,13 +154,15 @@ def pick_frames(
     seek: float = 0.0,
     stop_when_done: bool = False,
     threads: str = "AUTO",
+    plan: DecodePlan | None = None,
 ) -> Iterator[tuple[int, list[np.ndarray]]]:
     """Decode once and yield (window index, frames) as each window's frames are complete.
 
     `windows` come in order of start time; their times are seconds from the first frame of the
     file, whose stream time is `origin` (None: the first frame decoded). With `seek` > 0 the
     decoder starts at the keyframe before that time instead of the beginning. With
-    `stop_when_done` decoding stops once every window is served. When the stream ends, a window
+    `stop_when_done` decoding stops once every window is served. A `plan` lets the decoder skip
+    frames and groups of pictures that no window needs. When the stream ends, a window
     still waiting gets the last frame repeated if `keep_partial(window, end_time)` says so, and
     is dropped otherwise.
     """
@@ -152,8 +202,10 @@ def pick_frames(
         stats.convert_seconds += time.perf_counter() - started
         return rgb
 
-    for frame in _decoded(container, stream, stats, name):
-        t = frame.time if frame.time is not None else stats.end_time + stats.last_step
+    for frame in _decoded(container, stream, stats, name, plan):
+        t = frame.time
+        if t is None or t != t:  # no timestamp: assume the frame follows the last one
+            t = (origin or 0.0) + stats.end_time + stats.last_step
         if origin is None:
             origin = t
         t -= origin
@@ -192,11 +244,16 @@ def pick_frames(
 
 
 def _decoded(
-    container: av.container.InputContainer, stream: Any, stats: DecodeStats, name: str
+    container: av.container.InputContainer,
+    stream: Any,
+    stats: DecodeStats,
+    name: str,
+    plan: DecodePlan | None = None,
 ) -> Iterator[av.VideoFrame]:
     """Frames in presentation order; damaged packets are skipped and counted."""
     import av
 
+    ctx = stream.codec_context
     packets = container.demux(stream)
     while True:
         started = time.perf_counter()
@@ -209,6 +266,22 @@ def _decoded(
                 raise VideoDecodeError(f"{name}: cannot read the video ({reason(e)})") from e
             stats.corrupt_packets += 1
             break  # the demuxer cannot go on: keep what was decoded
+        if plan is not None and packet.size:
+            if packet.is_keyframe and packet.pts is not None:
+                target = plan.jump(packet.pts)
+                if target is not None:
+                    # frames still inside the decoder's threads come out before the jump
+                    yield from _drain(stream, stats)
+                    if target < 0:
+                        return  # no window needs anything further
+                    container.seek(target, stream=stream, backward=True)
+                    ctx.flush_buffers()
+                    stats.seeks += 1
+                    packets = container.demux(stream)
+                    continue
+            wanted = plan.needs(packet.pts)
+            ctx.skip_frame = "DEFAULT" if wanted else "NONREF"
+            stats.unwanted_packets += not wanted
         try:
             frames = packet.decode()
         except av.error.FFmpegError:
@@ -217,3 +290,16 @@ def _decoded(
         finally:
             stats.decode_seconds += time.perf_counter() - started
         yield from frames
+
+
+def _drain(stream: Any, stats: DecodeStats) -> Iterator[av.VideoFrame]:
+    import av
+
+    try:
+        frames = stream.codec_context.decode(None)
+    except av.error.FFmpegError:
+        stats.corrupt_packets += 1
+        return
+    for frame in frames:
+        frame.time_base = stream.time_base  # frames drained from the codec come without one
+        yield frame

@@ -86,6 +86,15 @@ class WindowStream:
                 pending[w.index] = w
                 yield w
 
+        plan = None
+        info = self.info
+        if info.seekable and info.packet_pts and isinstance(self.plan.windows, list):
+            tolerance = max(decode.EPS, info.time_base / 2)
+            times = (t for w in self.plan.windows for t in w.times)
+            plan = decode.DecodePlan.build(
+                times, info.packet_pts, info.keyframe_pts, info.start_time or 0.0,
+                info.time_base, tolerance,
+            )  # fmt: skip
         try:
             picked = decode.pick_frames(
                 container,
@@ -98,6 +107,7 @@ class WindowStream:
                 seek=self.plan.start if self.info.seekable else 0.0,
                 stop_when_done=isinstance(self.plan.windows, list),
                 threads=threads,
+                plan=None if info.damaged else plan,
             )
             for index, frames in picked:
                 started = time.perf_counter()

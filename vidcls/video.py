@@ -45,6 +45,8 @@ class VideoInfo:
     header_duration: float | None = None  # what the container claims, to detect truncation
     damaged: bool = False  # the index pass hit an error, or the file ends before its header says
     keyframes: list[float] = field(default_factory=list, repr=False)  # from the first frame
+    packet_pts: list[int] = field(default_factory=list, repr=False)  # sorted, stream ticks
+    keyframe_pts: list[int] = field(default_factory=list, repr=False)  # sorted, stream ticks
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -250,7 +252,10 @@ def _index(container: av.container.InputContainer, stream: Any, info: VideoInfo)
         # a couple of odd gaps (a cut, a dropped frame) do not make a file variable-rate
         odd = sum(abs(d - step) > max(1, 0.05 * step) for d in deltas)
         info.vfr = odd > max(2, 0.01 * len(deltas))
-    info.keyframes = [(k - pts[0]) * tb for k in sorted(keyframes)]
+    keyframes.sort()
+    info.keyframes = [(k - pts[0]) * tb for k in keyframes]
+    info.packet_pts = pts
+    info.keyframe_pts = keyframes
     if info.header_duration and info.duration < truncated_below(info.header_duration):
         info.damaged = True
 
