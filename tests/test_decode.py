@@ -234,7 +234,7 @@ def test_rotated_video_is_fed_upright(
     result = vidcls.predict(path, "timesformer", weights=ckpt, device="cpu")
     assert result["rotation"] == rotation
     assert (result["width"], result["height"]) == size
-    assert result["frames_decoded"] == 5
+    assert 0 < result["frames_decoded"] <= 5  # frames no window needs may be skipped
 
 
 def test_rotation_survives_standard_input(tmp_path: Path, loaded) -> None:
@@ -486,7 +486,7 @@ def test_standard_input_rejects_mp4_with_index_at_the_end(tmp_path: Path, loaded
     message = str(caught.value)
     assert message.startswith("-: ")
     assert "faststart" in message and "by path" in message  # says what to do
-    assert classify(loaded, path)["frames_decoded"] == 20  # the same file by path is fine
+    assert classify(loaded, path)["num_windows"] == 1  # the same file by path is fine
 
 
 def test_standard_input_tiles_windows_and_keeps_the_first_past_the_end(
