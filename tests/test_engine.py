@@ -104,3 +104,22 @@ def test_prefetch_runs_ahead_but_boundedly() -> None:
     assert ahead.get() == 0
     ahead.close()
     assert not any(t.name == ahead._thread.name and t.is_alive() for t in threading.enumerate())
+
+
+def test_compiled_model_pads_short_batches_and_agrees() -> None:
+    from hf_models import tiny_timesformer
+
+    from vidcls.convert import arch_config_from_hf, from_hf_timesformer
+    from vidcls.models import build
+
+    hf = tiny_timesformer(num_frames=2, image_size=32, hidden_size=32, heads=2, num_labels=4)
+    arch, config = arch_config_from_hf(hf.config.to_dict())
+    net = build(arch, config).eval()
+    net.load_state_dict(from_hf_timesformer(hf.state_dict()))
+    model = LoadedModel(net, get_spec("timesformer"), ["a", "b", "c", "d"], "test")
+    items = [(i, v.repeat(4, axis=2).repeat(4, axis=3)) for i, v in windows(5)]  # 32×32 crops
+    eager = [p for _, p in Classifier(model, crops=3, batch_size=6).run(items)]
+    compiled = Classifier(model, crops=3, batch_size=6, compile=True)
+    out = [p for _, p in compiled.run(items)]  # 5 windows in batches of 2: the last is padded
+    for a, b in zip(out, eager, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)

@@ -235,10 +235,17 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
 
 def test_precision_and_device(tmp_path: Path) -> None:
     folder = save_hub_folder(tiny_timesformer(), tmp_path / "ckpt")
-    model, *_ = vidcls.load_model("timesformer", weights=folder, precision="bf16")
+    from vidcls.weights import cpu_has_native_bf16
+
+    if cpu_has_native_bf16():
+        model, *_ = vidcls.load_model("timesformer", weights=folder, precision="bf16")
+    else:
+        with pytest.warns(UserWarning, match="no native bf16"):
+            model, *_ = vidcls.load_model("timesformer", weights=folder, precision="bf16")
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
-    model, *_ = vidcls.load_model("timesformer", weights=folder)  # auto on CPU is fp32
-    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    model, *_ = vidcls.load_model("timesformer", weights=folder)  # auto: bf16 only if native
+    expected = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    assert {p.dtype for p in model.parameters()} == {expected}
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="CUDA is not available"):
             vidcls.load_model("timesformer", weights=folder, device="cuda")

@@ -189,6 +189,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 OfflineOpt = Annotated[bool, typer.Option(help="Never touch the network; use the cache.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Timings per file on stderr.")]
+CompileOpt = Annotated[
+    bool, typer.Option("--compile", help="torch.compile the model (slow start, faster batches).")
+]
 
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$")
 
@@ -291,6 +294,7 @@ def predict(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     batch_size: BatchOpt = "auto",
+    compile: CompileOpt = False,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -328,6 +332,7 @@ def segment(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     batch_size: BatchOpt = "auto",
+    compile: CompileOpt = False,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,

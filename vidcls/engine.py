@@ -102,6 +102,7 @@ class Classifier:
         crops: int,
         batch_size: int | str = "auto",
         subset: list[int] | None = None,
+        compile: bool = False,
     ) -> None:
         self.loaded = loaded
         self.crops = crops
@@ -112,6 +113,12 @@ class Classifier:
         )
         param = next(loaded.model.parameters())
         self.device, self.dtype = param.device, param.dtype
+        self.model = loaded.model
+        self.fixed = compile  # compiled graphs get one batch shape: short batches are padded
+        if compile:
+            import torch
+
+            self.model = torch.compile(loaded.model, dynamic=False)
 
     def probabilities(self, views: torch.Tensor) -> torch.Tensor:
         """uint8 views (n, frames, H, W, 3) -> softmax per view (n, classes), float32 on CPU.
@@ -128,12 +135,16 @@ class Classifier:
         i = 0
         while i < len(views):
             chunk = views[i : i + step]
+            real = len(chunk)
+            if self.fixed and real < step:
+                pad = chunk[-1:].expand(step - real, *chunk.shape[1:])
+                chunk = torch.cat([chunk, pad])
             try:
                 with torch.inference_mode():
                     x = normalize(chunk.to(self.device, non_blocking=True), self.loaded.spec)
-                    logits = self.loaded.model(x.to(self.dtype))
+                    logits = self.model(x.to(self.dtype))[:real]
                 out.append(self._softmax(logits.float()).cpu())
-                i += len(chunk)
+                i += real
             except torch.OutOfMemoryError:
                 if step == 1:
                     raise

@@ -43,6 +43,7 @@ class Options:
     start: float = 0.0
     end: float | None = None
     classes: list[str] | None = None  # restrict the answer to these labels
+    compile: bool = False  # torch.compile the model (fixed batch shapes)
 
 
 @dataclass
@@ -251,7 +252,7 @@ def run_file(
     started = time.perf_counter()
     subset = class_subset(loaded.labels, options.classes)
     stream = open_windows(source, loaded.spec, options, stdin)
-    runner = Classifier(loaded, stream.crops, options.batch_size, subset)
+    runner = Classifier(loaded, stream.crops, options.batch_size, subset, options.compile)
     spans: list[tuple[float, float]] = []
     probs: list[np.ndarray] = []
     window_records: list[dict[str, Any]] = []

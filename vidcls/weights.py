@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -239,14 +240,37 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AMX or AVX-512 BF16).
+
+    Without it PyTorch's bf16 matrix products fall back to a path that is far slower than fp32
+    (measured on an AVX2-only EPYC: about 0.2 GFLOP/s against 140 for fp32).
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
 def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """`auto` is bf16 on CUDA, and on a CPU with native bf16 (where the shipped motion model's
+    top-1 was measured unchanged on >= 99 % of its held-out clips), fp32 otherwise."""
     import torch
 
     choices = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
     if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        native = device.type == "cuda" or cpu_has_native_bf16()
+        return torch.bfloat16 if native else torch.float32
     if precision not in choices:
         raise DeviceError(f"unknown precision '{precision}' (use auto, fp32, bf16 or fp16)")
+    if device.type == "cpu" and precision != "fp32" and not cpu_has_native_bf16():
+        warnings.warn(
+            f"this CPU has no native bf16/fp16 matrix unit (AMX or AVX-512 BF16): --precision "
+            f"{precision} will be much slower than fp32 here",
+            stacklevel=3,
+        )
     return choices[precision]
 
 
