@@ -143,34 +143,33 @@ def test_unknown_output_suffix_is_a_usage_error(files, tmp_path: Path) -> None:
 
 
 def test_output_is_atomic_when_the_run_dies(files, tmp_path: Path, monkeypatch) -> None:
-    target = tmp_path / "results.jsonl"
+    target = tmp_path / "results.json"
     target.write_text("previous results\n")
     import vidcls.pipeline
 
-    real = vidcls.pipeline.run_file
-    calls = []
+    real = vidcls.pipeline.run_files
 
-    def dies_on_the_second_file(loaded, name, *args, **kwargs):
-        calls.append(name)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        yield from real(loaded, name, *args, **kwargs)
+    def dies_after_the_first_file(*args, **kwargs):
+        for event in real(*args, **kwargs):
+            yield event
+            if event[1] == "file":
+                raise KeyboardInterrupt
 
-    monkeypatch.setattr(vidcls.pipeline, "run_file", dies_on_the_second_file)
+    monkeypatch.setattr(vidcls.pipeline, "run_files", dies_after_the_first_file)
     result = run(files, "predict", str(files["a"]), str(files["b"]), "-o", str(target))
     assert result.exit_code == 130 and "interrupted" in result.stderr
     assert target.read_text() == "previous results\n"  # untouched, never half-written
     assert list(tmp_path.iterdir()) == [target]
-    monkeypatch.setattr(vidcls.pipeline, "run_file", real)
+    monkeypatch.setattr(vidcls.pipeline, "run_files", real)
     result = run(files, "predict", str(files["a"]), str(files["b"]), "-o", str(target))
-    assert result.exit_code == 0 and len(target.read_text().splitlines()) == 2
+    assert result.exit_code == 0 and len(json.loads(target.read_text())) == 2
 
 
 # The JSON schema (README "Output"), pinned: changing it means a new schema_version.
 FILE_FIELDS = {
     "type", "schema_version", "vidcls_version", "file", "model", "weights", "duration", "fps",
     "vfr", "rotation", "width", "height", "start", "end", "span", "num_windows", "crops",
-    "frames_decoded", "corrupt_packets", "classes",
+    "frames_decoded", "corrupt_packets", "classes", "run_key",
 }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .pipeline import Options, open_windows, run_file
+from .records import run_key
 from .registry import get_spec
 
 if TYPE_CHECKING:
@@ -38,7 +39,11 @@ def _prepare(
     loaded = model if isinstance(model, LoadedModel) else load_model(model, progress=False, **load)
     if labels is not None:
         loaded = with_labels(loaded, labels)
-    return loaded, Options(mode=mode, **options)
+    opts = Options(mode=mode, **options)
+    dtype = str(next(loaded.model.parameters()).dtype)
+    override = loaded.labels if labels is not None else None
+    opts.run_key = run_key(loaded.spec.name, loaded.source, dtype, override, opts)
+    return loaded, opts
 
 
 def _result(

@@ -189,6 +189,22 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 OfflineOpt = Annotated[bool, typer.Option(help="Never touch the network; use the cache.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Timings per file on stderr.")]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resume", "--skip-existing",
+        help="Skip files already done with the same options in the -o FILE.jsonl; finish the rest.",
+    ),
+]  # fmt: skip
+ShardOpt = Annotated[
+    str | None, typer.Option(help="I/N: process only every N-th file starting at I (0-based).")
+]
+GpusOpt = Annotated[
+    str | None, typer.Option(help="all, a count, or 0,1: one worker process per GPU.")
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option(min=1, help="Worker processes on --device (e.g. several on a CPU).")
+]
 CompileOpt = Annotated[
     bool, typer.Option("--compile", help="torch.compile the model (slow start, faster batches).")
 ]
@@ -261,13 +277,22 @@ def _run(mode: str, args: dict[str, Any]) -> None:
     if end is not None and end <= start:
         raise UsageError(f"--end ({end:g} s) must come after --start ({start:g} s)")
     run = Run(mode, names, fmt, quiet=quiet, verbose=verbose, console=err, report=report_error)
-    failed = run.execute(
-        load={
-            k: args.pop(k) for k in ("model", "weights", "device", "precision", "offline", "labels")
-        },
-        output=args.pop("output"),
-        options={**args, "start": start, "end": end, "classes": _classes(args.pop("classes"))},
-    )
+    devices = None
+    gpus, workers = args.pop("gpus"), args.pop("workers")
+    if gpus is not None and workers is not None:
+        raise UsageError("--gpus and --workers do not mix: --gpus runs one worker per GPU")
+    if gpus is not None:
+        from .workers import parse_gpus
+
+        devices = parse_gpus(gpus)
+    elif workers is not None and workers > 1:
+        devices = [args["device"] if args["device"] != "auto" else "cpu"] * workers
+    load_keys = ("model", "weights", "device", "precision", "offline", "labels")
+    load = {k: args.pop(k) for k in load_keys}
+    output, resume, shard = args.pop("output"), args.pop("resume"), args.pop("shard")
+    classes = _classes(args.pop("classes"))
+    options = {**args, "start": start, "end": end, "classes": classes}
+    failed = run.execute(load, output, options, resume=resume, shard=shard, devices=devices)
     if failed:
         raise typer.Exit(1)
 
@@ -295,6 +320,10 @@ def predict(
     precision: PrecisionOpt = "auto",
     batch_size: BatchOpt = "auto",
     compile: CompileOpt = False,
+    resume: ResumeOpt = False,
+    shard: ShardOpt = None,
+    gpus: GpusOpt = None,
+    workers: WorkersOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -333,6 +362,10 @@ def segment(
     precision: PrecisionOpt = "auto",
     batch_size: BatchOpt = "auto",
     compile: CompileOpt = False,
+    resume: ResumeOpt = False,
+    shard: ShardOpt = None,
+    gpus: GpusOpt = None,
+    workers: WorkersOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,

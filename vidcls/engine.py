@@ -164,34 +164,44 @@ class Classifier:
         return probs
 
     def run(
-        self, windows: Iterable[tuple[T, np.ndarray]], depth: int | None = None
-    ) -> Iterator[tuple[T, np.ndarray]]:
+        self, items: Iterable[tuple[T, np.ndarray | None]], depth: int | None = None
+    ) -> Iterator[tuple[T, np.ndarray | None]]:
         """Yield (meta, mean-over-crops probabilities) per window, in order.
 
-        `windows` yields (meta, views) with views of shape (crops, frames, H, W, 3) uint8; it is
-        consumed in a producer thread. A batch takes what is ready, up to the batch size, so a
-        slow decoder never leaves the device waiting for a full batch.
+        `items` yields (meta, views) with views of shape (crops, frames, H, W, 3) uint8, or
+        (meta, None) for a marker that is passed through in order once the windows before it
+        are done. It is consumed in a producer thread; a batch takes what is ready, up to the
+        batch size, so a slow decoder never leaves the device waiting for a full batch.
         """
         import numpy as np
         import torch
 
         per_batch = max(1, self.batch_size // self.crops)
-        source: Prefetch[tuple[T, np.ndarray]] = Prefetch(windows, depth or 2 * per_batch)
+        source: Prefetch[tuple[T, np.ndarray | None]] = Prefetch(items, depth or 2 * per_batch)
         try:
-            while True:
+            finished = False
+            while not finished:
                 batch: list[tuple[T, np.ndarray]] = []
+                marker = None
                 try:
-                    batch.append(source.get())  # type: ignore[arg-type]
-                    while len(batch) < per_batch and (item := source.get(block=False)):
-                        batch.append(item)
+                    item = source.get()
+                    while item is not None:
+                        if item[1] is None:
+                            marker = item
+                            break
+                        batch.append(item)  # type: ignore[arg-type]
+                        if len(batch) == per_batch:
+                            break
+                        item = source.get(block=False)
                 except StopIteration:
-                    pass
-                if not batch:
-                    return
-                views = torch.from_numpy(np.stack([v for _, v in batch]))
-                probs = self.probabilities(views.flatten(0, 1))
-                probs = probs.view(len(batch), -1, probs.shape[-1]).mean(1).numpy()
-                for (meta, _), p in zip(batch, probs, strict=True):
-                    yield meta, p
+                    finished = True
+                if batch:
+                    views = torch.from_numpy(np.stack([v for _, v in batch]))
+                    probs = self.probabilities(views.flatten(0, 1))
+                    probs = probs.view(len(batch), -1, probs.shape[-1]).mean(1).numpy()
+                    for (meta, _), p in zip(batch, probs, strict=True):
+                        yield meta, p
+                if marker is not None:
+                    yield marker[0], None
         finally:
             source.close()

@@ -52,13 +52,18 @@ def short_clock(seconds: float) -> str:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | None, stdout: IO[str]) -> Iterator[IO[str]]:
-    """stdout, or a temporary file beside `path` renamed over it only when the run completes.
-
-    An interrupted or failed run never leaves a half-written result file.
-    """
+def open_output(
+    path: str | None, stdout: IO[str], append_lines: str | None = None
+) -> Iterator[IO[str]]:
+    """stdout; or, for a JSON-lines file (`append_lines` "w" or "a"), the file itself, written
+    a block at a time; or a temporary file beside `path` renamed over it only when the run
+    completes. Either way an interrupted run never leaves a half-written result."""
     if path is None or path == "-":
         yield stdout
+        return
+    if append_lines is not None:
+        with open(path, append_lines, encoding="utf-8") as f:
+            yield f
         return
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent or ".")
@@ -109,22 +114,44 @@ class JsonWriter(Writer):
 
 
 class JsonlWriter(Writer):
-    """A record per line, flushed as it comes: window..., segment..., file (or error)."""
+    """A record per line: window..., segment..., file (or error).
 
-    def _line(self, record: dict[str, Any]) -> None:
-        self.out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self.out.flush()
+    To a terminal or pipe every record goes out at once. `durable` (a results file) holds a
+    file's records until its file record and appends them as one block, flushed and fsynced, so
+    a crash loses at most the files in flight and `--resume` can trust what is there.
+    """
+
+    def __init__(self, out: IO[str], durable: bool = False) -> None:
+        super().__init__(out)
+        self.durable = durable
+        self.pending: dict[str, list[str]] = {}
+
+    def _emit(self, file: str, record: dict[str, Any], last: bool = False) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        if not self.durable:
+            self.out.write(line)
+            self.out.flush()
+            return
+        block = self.pending.setdefault(file, [])
+        block.append(line)
+        if last:
+            self.out.write("".join(self.pending.pop(file)))
+            self.out.flush()
+            os.fsync(self.out.fileno())
 
     def event(self, kind: str, record: dict[str, Any]) -> None:
+        file = record["file"]
         if kind != "file":
-            self._line(record)
+            self._emit(file, record)
             return
         for segment in record.get("segments", ()):
-            self._line({"type": "segment", "file": record["file"], **segment})
-        self._line({k: v for k, v in record.items() if k not in ("windows", "segments")})
+            self._emit(file, {"type": "segment", "file": file, **segment})
+        summary = {k: v for k, v in record.items() if k not in ("windows", "segments")}
+        self._emit(file, summary, last=True)
 
     def error(self, file: str, message: str) -> None:
-        self._line({"type": "error", "file": file, "error": message})
+        self.pending.pop(file, None)
+        self._emit(file, {"type": "error", "file": file, "error": message}, last=True)
 
 
 class CsvWriter(Writer):
@@ -259,13 +286,13 @@ def render_table(record: dict[str, Any], console: Console) -> None:
     console.print()
 
 
-def make_writer(fmt: str, mode: str, out: IO[str]) -> Writer:
+def make_writer(fmt: str, mode: str, out: IO[str], durable: bool = False) -> Writer:
     if fmt in SEGMENT_ONLY and mode != "segment":
         raise UsageError(f"--format {fmt} is for `vidcls segment` only")
     if fmt == "json":
         return JsonWriter(out)
     if fmt == "jsonl":
-        return JsonlWriter(out)
+        return JsonlWriter(out, durable)
     if fmt in ("csv", "tsv"):
         return CsvWriter(out, mode, fmt == "tsv")
     if fmt in SEGMENT_ONLY:

@@ -8,14 +8,13 @@ JSON the command line prints.
 from __future__ import annotations
 
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from . import __version__, clips, decode, video
-from .errors import UsageError, VidclsError
+from . import clips, decode, records, video
+from .errors import VidclsError
 from .registry import ModelSpec
 from .segments import merge_windows
 
@@ -24,8 +23,7 @@ if TYPE_CHECKING:
 
     from .weights import LoadedModel
 
-SCHEMA_VERSION = 1
-Progress = Callable[[int, "int | None"], None]
+Progress = Callable[[str, int, "int | None"], None]
 Event = tuple[str, dict[str, Any]]
 
 
@@ -44,6 +42,7 @@ class Options:
     end: float | None = None
     classes: list[str] | None = None  # restrict the answer to these labels
     compile: bool = False  # torch.compile the model (fixed batch shapes)
+    run_key: str = ""  # records.run_key of the run, written into each file record
 
 
 @dataclass
@@ -147,159 +146,125 @@ def open_windows(
     return WindowStream(source, spec, info, plan, options.crops or spec.crops, container)
 
 
-def class_subset(labels: list[str], classes: list[str] | None) -> list[int] | None:
-    """Indices of the requested labels; unknown names are a usage error naming them."""
-    if not classes:
-        return None
-    import difflib
+@dataclass
+class _FileRun:
+    """What the consumer gathers for one file while its windows come back from the model."""
 
-    index = {name: i for i, name in enumerate(labels)}
-    unknown = [c for c in classes if c not in index]
-    if unknown:
-        hints = []
-        for name in unknown:
-            close = difflib.get_close_matches(name, labels, n=3)
-            hints.append(f"'{name}'" + (f" (did you mean {', '.join(close)}?)" if close else ""))
-        raise UsageError("unknown class " + "; ".join(hints) + " — see the model's labels")
-    return sorted({index[c] for c in classes})
+    name: str
+    stream: WindowStream
+    started: float
+    model_seconds: float
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    probs: list[Any] = field(default_factory=list)
+    windows: list[dict[str, Any]] = field(default_factory=list)
 
 
-def top_k(
-    probs: np.ndarray, labels: list[str], k: int, subset: list[int] | None
-) -> list[dict[str, Any]]:
-    import numpy as np
+def _produce(
+    names: Iterable[str], spec: ModelSpec, options: Options, stdin: BinaryIO | None
+) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Decode file after file (in the producer thread): ("start"|"window"|"end"|"error", ...).
 
-    candidates = np.arange(len(labels)) if subset is None else np.asarray(subset)
-    order = candidates[np.argsort(-probs[candidates], kind="stable")][:k]
-    return [
-        {"label": labels[i], "index": int(i), "score": round(float(probs[i]), 6)} for i in order
-    ]
-
-
-def _duration(stream: WindowStream) -> float:
-    """The indexed length of a file; from standard input, the last frame's time plus a frame."""
-    info, stats = stream.info, stream.stats
-    if info.seekable and info.duration is not None:
-        return info.duration
-    step = 1 / info.fps if info.fps else stats.last_step
-    return stats.end_time + step
+    Only window items carry views; the others pass through the classifier in order.
+    """
+    for name in names:
+        try:
+            stream = open_windows(name, spec, options, stdin)
+            yield ("start", name, stream, time.perf_counter()), None
+            for window, views in stream:
+                yield ("window", name, window), views
+        except VidclsError as e:
+            yield ("error", name, e), None
+            continue
+        yield ("end", name), None
 
 
-def _file_record(
-    loaded: LoadedModel, stream: WindowStream, windows: int, options: Options
-) -> dict[str, Any]:
-    info, stats, plan = stream.info, stream.stats, stream.plan
-    duration = _duration(stream)
-    fps = info.fps
-    if fps is None and stats.frames > 1 and stats.end_time > 0:
-        fps = (stats.frames - 1) / stats.end_time
-    width, height = stats.size or (info.width, info.height)
-    record: dict[str, Any] = {
-        "type": "file",
-        "schema_version": SCHEMA_VERSION,
-        "vidcls_version": __version__,
-        "file": info.file,
-        "model": loaded.spec.name,
-        "weights": loaded.source,
-        "duration": round(duration, 6),
-        "fps": None if fps is None else round(fps, 6),
-        "vfr": info.vfr,
-        "rotation": info.rotation if stats.rotation is None else stats.rotation,
-        "width": width,
-        "height": height,
-        "start": round(plan.start, 6),
-        "end": round(plan.end if plan.end is not None else duration, 6),
-        "span": round(plan.span, 6),
-        "num_windows": windows,
-        "crops": stream.crops,
-        "frames_decoded": stats.frames,
-        "corrupt_packets": stats.corrupt_packets,
-        "classes": options.classes or None,
-    }
-    return record
-
-
-def _warn_damage(stream: WindowStream) -> None:
-    info, stats = stream.info, stream.stats
-    if stats.corrupt_packets:
-        warnings.warn(
-            f"{info.file}: skipped {stats.corrupt_packets} corrupt packet(s)", stacklevel=3
-        )
-    claimed = info.header_duration
-    actual = info.duration if info.seekable else (stats.end_time if stats.finished else None)
-    if claimed and actual is not None and actual < video.truncated_below(claimed):
-        warnings.warn(
-            f"{info.file}: the video ends at {actual:.2f} s but its header says {claimed:.2f} s "
-            "(truncated?)",
-            stacklevel=3,
-        )
-
-
-def run_file(
+def run_files(
     loaded: LoadedModel,
-    source: str | Path,
+    names: Iterable[str],
     options: Options,
     stdin: BinaryIO | None = None,
     progress: Progress | None = None,
-    timings: dict[str, float] | None = None,
-) -> Iterator[Event]:
-    """Classify one video, yielding ("window", record) as windows finish (segment mode) and
-    finally ("file", record)."""
+    timings: dict[str, dict[str, float]] | None = None,
+) -> Iterator[tuple[str, str, Any]]:
+    """Classify many videos with one model, decoding the next files while the current ones run.
+
+    Yields (name, "window", record) as windows finish (segment mode), (name, "file", record)
+    when a file is done, and (name, "error", VidclsError) for a file that failed.
+    """
     import numpy as np
 
     from .engine import Classifier
 
-    started = time.perf_counter()
-    subset = class_subset(loaded.labels, options.classes)
-    stream = open_windows(source, loaded.spec, options, stdin)
-    runner = Classifier(loaded, stream.crops, options.batch_size, subset, options.compile)
-    spans: list[tuple[float, float]] = []
-    probs: list[np.ndarray] = []
-    window_records: list[dict[str, Any]] = []
+    subset = records.class_subset(loaded.labels, options.classes)
     k = min(options.top_k, len(subset) if subset else len(loaded.labels))
-    for window, p in runner.run(stream):
-        end = window.end if stream.plan.end is None else min(window.end, stream.plan.end)
-        if stream.stats.finished:  # a window padded at the end of a stream of unknown length
-            end = min(end, _duration(stream))
-        spans.append((window.start, end))
-        probs.append(p)
-        if progress is not None:
-            progress(len(spans), stream.total)
-        if options.mode == "segment":
-            record = {
-                "type": "window",
-                "file": stream.info.file,
-                "start": round(window.start, 3),
-                "end": round(end, 3),
-                "top_k": top_k(p, loaded.labels, k, subset),
-            }
-            window_records.append(record)
-            yield "window", record
-    _warn_damage(stream)
-    record = _file_record(loaded, stream, len(spans), options)
-    table = np.stack(probs)
+    runner = Classifier(loaded, options.crops or loaded.spec.crops, options.batch_size, subset, options.compile)  # fmt: skip # noqa: E501
+    runs: dict[str, _FileRun] = {}
+    for meta, p in runner.run(_produce(names, loaded.spec, options, stdin)):
+        kind, name = meta[0], meta[1]
+        if kind == "start":
+            runs[name] = _FileRun(name, meta[2], meta[3], runner.seconds)
+        elif kind == "error":
+            runs.pop(name, None)
+            yield name, "error", meta[2]
+        elif kind == "window":
+            run = runs[name]
+            window, plan = meta[2], run.stream.plan
+            end = window.end if plan.end is None else min(window.end, plan.end)
+            if run.stream.stats.finished:  # padded at the end of a stream of unknown length
+                end = min(end, records.duration_of(run.stream))
+            run.spans.append((window.start, end))
+            run.probs.append(p)
+            if progress is not None:
+                progress(name, len(run.spans), run.stream.total)
+            if options.mode == "segment":
+                record = {"type": "window", "file": run.stream.info.file,
+                          "start": round(window.start, 3), "end": round(end, 3),
+                          "top_k": records.top_k(p, loaded.labels, k, subset)}  # fmt: skip
+                run.windows.append(record)
+                yield name, "window", record
+        else:
+            run = runs.pop(name)
+            record = _summary(loaded, run, options, subset, k, np.stack(run.probs))
+            if timings is not None:
+                stats = run.stream.stats
+                timings[name] = {
+                    "decode": stats.decode_seconds,
+                    "preprocess": stats.convert_seconds,
+                    "inference": runner.seconds - run.model_seconds,
+                    "total": time.perf_counter() - run.started,
+                }
+            yield name, "file", record
+
+
+def _summary(
+    loaded: LoadedModel, run: _FileRun, options: Options, subset: list[int] | None, k: int,
+    table: np.ndarray,
+) -> dict[str, Any]:  # fmt: skip
+    records.warn_damage(run.stream)
+    record = records.file_record(loaded, run.stream, len(run.spans), options)
     if options.mode == "predict":
-        record["top_k"] = top_k(table.mean(0), loaded.labels, k, subset)
-    else:
-        end = record["end"]
-        record["hop"] = round(stream.plan.hop or stream.plan.span, 6)
-        record["min_duration"] = options.min_duration
-        record["windows"] = [
-            {k: v for k, v in w.items() if k not in ("type", "file")} for w in window_records
-        ]
-        if subset is not None:
-            masked = np.zeros_like(table)
-            masked[:, subset] = table[:, subset]
-            table = masked
-        segments = merge_windows(
-            spans, table, loaded.labels, end, options.min_duration, stream.plan.start
-        )
-        record["segments"] = [s.as_dict() for s in segments]
-    if timings is not None:
-        timings.update(
-            decode=stream.stats.decode_seconds,
-            preprocess=stream.stats.convert_seconds,
-            inference=runner.seconds,
-            total=time.perf_counter() - started,
-        )
-    yield "file", record
+        record["top_k"] = records.top_k(table.mean(0), loaded.labels, k, subset)
+        return record
+    end = record["end"]
+    record["hop"] = round(run.stream.plan.hop or run.stream.plan.span, 6)
+    record["min_duration"] = options.min_duration
+    strip = ("type", "file")
+    record["windows"] = [{f: v for f, v in w.items() if f not in strip} for w in run.windows]
+    if subset is not None:
+        masked = np.zeros_like(table)
+        masked[:, subset] = table[:, subset]
+        table = masked
+    start = run.stream.plan.start
+    segments = merge_windows(run.spans, table, loaded.labels, end, options.min_duration, start)
+    record["segments"] = [s.as_dict() for s in segments]
+    return record
+
+
+def run_file(
+    loaded: LoadedModel, source: str | Path, options: Options, stdin: BinaryIO | None = None
+) -> Iterator[Event]:
+    """One video: ("window", record)... then ("file", record); a failure raises."""
+    for _, kind, payload in run_files(loaded, [str(source)], options, stdin):
+        if kind == "error":
+            raise payload
+        yield kind, payload

@@ -1,6 +1,7 @@
-"""A command-line run over many videos: one model, one writer, one line per problem on stderr.
+"""A command-line run over many videos: one model per worker, one writer, one line per problem.
 
-One bad file does not stop the others: it becomes an error record and the run goes on.
+One bad file does not stop the others: it becomes an error record and the run goes on. The
+summary on stderr counts ok / failed / skipped, and the exit code says whether any failed.
 """
 
 from __future__ import annotations
@@ -9,13 +10,24 @@ import json
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .errors import VidclsError
+from .errors import UsageError, VidclsError
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' with 0 <= I < N."""
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard '{text}': use I/N, e.g. 0/4 for the first of 4") from None
+    if count < 1 or not 0 <= index < count:
+        raise UsageError(f"--shard '{text}': I must be in 0..N-1")
+    return index, count
 
 
 class Run:
@@ -42,67 +54,122 @@ class Run:
         if not self.quiet:
             self.console.print(message, highlight=False, markup=False, soft_wrap=True)
 
-    def execute(self, load: dict[str, Any], output: str | None, options: dict[str, Any]) -> int:
+    def execute(
+        self,
+        load: dict[str, Any],
+        output: str | None,
+        options: dict[str, Any],
+        resume: bool = False,
+        shard: str | None = None,
+        devices: list[str] | None = None,
+    ) -> int:
         """Classify every video; returns how many failed."""
-        from .output import atomic_output, make_writer
-        from .pipeline import Options, run_file
-        from .weights import load_model, with_labels
+        from . import resume as resuming
+        from .output import make_writer, open_output
+        from .pipeline import Options
+        from .records import run_key
+        from .registry import get_spec
+        from .weights import read_labels, resolve_device, resolve_dtype, source_name
 
-        labels = load.pop("labels")
-        load["offline"] = load["offline"] or None
+        names = self.names
+        if shard is not None:
+            index, count = parse_shard(shard)
+            names = names[index::count]
         if options["batch_size"] != "auto":
             options["batch_size"] = int(options["batch_size"])
         opts = Options(mode=self.mode, **options)
-        self.say(f"loading {load['model']}…")
-        started = time.perf_counter()
-        loaded = load_model(load.pop("model"), progress=not self.quiet, **load)
-        if labels is not None:
-            loaded = with_labels(loaded, labels)
-        if self.verbose:
-            self.say(f"model loaded in {time.perf_counter() - started:.2f} s ({loaded.source})")
-        from .pipeline import class_subset
+        spec = get_spec(load["model"])
+        labels = read_labels(load["labels"]) if load["labels"] is not None else None
+        device = devices[0] if devices else load["device"]
+        dtype = resolve_dtype(load["precision"], resolve_device(device))
+        source = source_name(spec, load["weights"])
+        opts.run_key = run_key(spec.name, source, str(dtype), labels, opts)
 
-        class_subset(loaded.labels, opts.classes)  # unknown names are a usage error, up front
+        durable = self.fmt == "jsonl" and output not in (None, "-")
+        if resume and not durable:
+            raise UsageError("--resume needs the results in a JSON-lines file: -o FILE.jsonl")
+        skipped = 0
+        if resume:
+            done = resuming.completed(output, opts.run_key)  # type: ignore[arg-type]
+            todo = [n for n in names if n not in done]
+            skipped = len(names) - len(todo)
+            names = todo
+            if skipped:
+                self.say(f"resuming: {skipped} file(s) already done in {output}")
         failed = 0
         previous = warnings.showwarning
         warnings.showwarning = self._warning
-        live = not self.quiet and self.console.is_terminal
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())  # fmt: skip # noqa: E501
         try:
-            with (
-                atomic_output(output, sys.stdout) as out,
-                Progress(*columns, console=self.console, disable=not live, transient=True) as bar,
-            ):
-                writer = make_writer(self.fmt, self.mode, out)
-                stdin = sys.stdin.buffer if "-" in self.names else None
-                for name in self.names:
-                    task = bar.add_task(name, total=None)
-
-                    def advance(done: int, total: int | None, task: Any = task) -> None:
-                        bar.update(task, completed=done, total=total)
-
-                    timings: dict[str, float] = {}
-                    try:
-                        for kind, record in run_file(loaded, name, opts, stdin, advance, timings):
-                            writer.event(kind, record)
-                    except VidclsError as e:
+            mode = ("a" if resume else "w") if durable else None
+            with open_output(output, sys.stdout, mode) as out:
+                writer = make_writer(self.fmt, self.mode, out, durable)
+                for name, kind, payload, timing in self._events(load, names, opts, devices):
+                    if kind == "error":
                         failed += 1
-                        self.report(str(e))
-                        writer.error(name, str(e))
-                        continue
-                    finally:
-                        bar.remove_task(task)
-                    self._done(name, record, timings)
+                        self.report(payload)
+                        writer.error(name, payload)
+                    elif kind == "warning":
+                        self._warning(payload)
+                    else:
+                        writer.event(kind, payload)
+                        if kind == "file":
+                            self._done(name, payload, timing)
                 writer.close()
         finally:
             warnings.showwarning = previous
-        if len(self.names) > 1:
-            self.say(f"{len(self.names) - failed} ok, {failed} failed")
+        if len(self.names) > 1 or skipped:
+            self.say(f"{len(names) - failed} ok, {failed} failed, {skipped} skipped")
         return failed
 
-    def _done(self, name: str, record: dict[str, Any], timings: dict[str, float]) -> None:
-        windows = record["num_windows"]
+    def _events(
+        self, load: dict[str, Any], names: list[str], opts: Any, devices: list[str] | None
+    ) -> Iterator[tuple[str, str, Any, dict[str, float] | None]]:
+        """(name, kind, payload, timings) from one process, or from workers on `devices`."""
+        if devices:
+            if "-" in names:
+                raise UsageError("a video on stdin (-) cannot be shared between workers")
+            from .workers import run_workers
+
+            yield from run_workers(load, names, opts, devices, self.say)
+            return
+        from .pipeline import run_files
+        from .weights import load_model, with_labels
+
+        if not names:
+            return
+        self.say(f"loading {load['model']}…")
+        started = time.perf_counter()
+        args = {k: load[k] for k in ("weights", "device", "precision")}
+        loaded = load_model(load["model"], offline=load["offline"] or None, progress=not self.quiet, **args)  # fmt: skip # noqa: E501
+        if load["labels"] is not None:
+            loaded = with_labels(loaded, load["labels"])
         if self.verbose:
+            self.say(f"model loaded in {time.perf_counter() - started:.2f} s ({loaded.source})")
+        live = not self.quiet and self.console.is_terminal
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())  # fmt: skip # noqa: E501
+        tasks: dict[str, Any] = {}
+        timings: dict[str, dict[str, float]] = {}
+        stdin = sys.stdin.buffer if "-" in names else None
+        with Progress(*columns, console=self.console, disable=not live, transient=True) as bar:
+
+            def advance(name: str, done: int, total: int | None) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=total)
+                bar.update(tasks[name], completed=done, total=total)
+
+            for name, kind, payload in run_files(loaded, names, opts, stdin, advance, timings):
+                if kind in ("file", "error") and name in tasks:
+                    bar.remove_task(tasks.pop(name))
+                if kind == "error":
+                    yield name, kind, str(payload), None
+                else:
+                    yield name, kind, payload, timings.get(name)
+
+    def _done(self, name: str, record: dict[str, Any], timings: dict[str, float] | None) -> None:
+        windows = record["num_windows"]
+        if timings is None:
+            self.say(f"{name}: {windows} window(s)")
+        elif self.verbose:
             self.say(
                 f"{name}: {windows} window(s); decode {timings['decode']:.2f} s, preprocess "
                 f"{timings['preprocess']:.2f} s, inference {timings['inference']:.2f} s, "

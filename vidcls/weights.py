@@ -352,6 +352,13 @@ def label_names(spec: ModelSpec, config: dict[str, Any] | None, num_classes: int
     return names or [f"LABEL_{i}" for i in range(num_classes)]
 
 
+def source_name(spec: ModelSpec, weights: str | Path | None) -> str:
+    """Where a model's weights come from, as records name it."""
+    if weights is not None:
+        return str(weights)
+    return f"bundled:{spec.bundled}" if spec.bundled else f"{spec.repo}@{spec.revision}"
+
+
 def load_model(
     name: str = "timesformer",
     weights: str | Path | None = None,
@@ -381,11 +388,8 @@ def load_model(
     spec = get_spec(name)
     dev = resolve_device(device)
     dtype = resolve_dtype(precision, dev)
-    if weights is not None:
-        path, source = Path(weights), str(weights)
-    else:
-        path = fetch(spec, offline, progress)
-        source = f"bundled:{spec.bundled}" if spec.bundled else f"{spec.repo}@{spec.revision}"
+    source = source_name(spec, weights)
+    path = Path(weights) if weights is not None else fetch(spec, offline, progress)
     checkpoint = read_checkpoint(path)
     model = build_model(spec, checkpoint, fused_attn)
     num_classes = model.head.out_features
@@ -393,16 +397,20 @@ def load_model(
     return LoadedModel(model.to(device=dev, dtype=dtype), spec, labels, source)
 
 
+def read_labels(path: str | Path) -> list[str]:
+    """Class names from a file, one per line (blank lines ignored)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"--labels {path}: cannot read it ({e.strerror or e})") from e
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def with_labels(loaded: LoadedModel, labels: str | Path | list[str]) -> LoadedModel:
     """The same model with other class names: a file of one name per line, or a list."""
     if isinstance(labels, (str, Path)):
-        path = Path(labels)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise UsageError(f"--labels {path}: cannot read it ({e.strerror or e})") from e
-        names = [line.strip() for line in text.splitlines() if line.strip()]
-        where = str(path)
+        names, where = read_labels(labels), str(labels)
     else:
         names, where = [str(n) for n in labels], "the label list"
     classes = len(loaded.labels)
