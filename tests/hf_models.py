@@ -20,6 +20,8 @@ from transformers import (
     VivitForVideoClassification,
 )
 
+LABELS = [f"label {i}" for i in range(400)]
+
 
 def randomize(model: torch.nn.Module, scale: float = 0.1, seed: int = 0) -> torch.nn.Module:
     """Perturb every parameter so that no embedding, bias or norm is left at a trivial value."""

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from hf_models import save_hub_folder, tiny_timesformer
 from media import make_video
 from media_broken import make_empty, make_text
 from typer.testing import CliRunner
@@ -16,14 +15,10 @@ from vidcls.cli import app
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def files(tmp_path_factory: pytest.TempPathFactory, tiny_weights: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("cli")
-    names = [f"label {i}" for i in range(400)]
-    model = tiny_timesformer(
-        num_frames=8, image_size=224, num_labels=400, id2label=dict(enumerate(names))
-    )
     return {
-        "weights": save_hub_folder(model, root / "weights"),
+        "weights": tiny_weights,
         "a": make_video(root / "a.mp4", n_frames=150, fps=30, size=(160, 120)),
         "b": make_video(root / "b.mkv", n_frames=330, fps=30, size=(160, 90)),
         "text": make_text(root / "notes.mp4"),

@@ -10,25 +10,19 @@ import time
 from pathlib import Path
 
 import pytest
-from hf_models import save_hub_folder, tiny_timesformer
 from media import make_video
 from media_broken import make_text
 
-LABELS = [f"label {i}" for i in range(400)]
-
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def corpus(tmp_path_factory: pytest.TempPathFactory, tiny_weights: Path) -> dict:
     root = tmp_path_factory.mktemp("corpus")
-    model = tiny_timesformer(
-        num_frames=8, image_size=224, num_labels=400, id2label=dict(enumerate(LABELS))
-    )
     videos = [
         make_video(root / f"v{i:02d}.mp4", n_frames=45 + 3 * i, size=(160, 90)) for i in range(20)
     ]
     listing = root / "list.txt"
     listing.write_text("\n".join(map(str, videos)) + "\n")
-    return {"root": root, "weights": save_hub_folder(model, root / "weights"),
+    return {"root": root, "weights": tiny_weights,
             "videos": [str(v) for v in videos], "list": listing}  # fmt: skip
 
 

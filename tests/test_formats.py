@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hf_models import save_hub_folder, tiny_timesformer
+from hf_models import LABELS
 from media import make_video
 from media_broken import make_text
 from typer.testing import CliRunner
@@ -17,17 +17,12 @@ from typer.testing import CliRunner
 import vidcls
 from vidcls.cli import app
 
-LABELS = [f"label {i}" for i in range(400)]
-
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def files(tmp_path_factory: pytest.TempPathFactory, tiny_weights: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("formats")
-    model = tiny_timesformer(
-        num_frames=8, image_size=224, num_labels=400, id2label=dict(enumerate(LABELS))
-    )
     return {
-        "weights": save_hub_folder(model, root / "weights"),
+        "weights": tiny_weights,
         "a": make_video(root / "a.mp4", n_frames=360, fps=30, size=(160, 120)),
         "b": make_video(root / "b.mkv", n_frames=150, fps=25, size=(160, 90)),
         "bad": make_text(root / "bad.mp4"),

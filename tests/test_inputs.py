@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from hf_models import save_hub_folder, tiny_timesformer
 from media import make_video, read_counter
 from media_broken import make_audio_only, make_corrupt_packets, make_truncated
 from typer.testing import CliRunner
@@ -15,19 +14,14 @@ import vidcls
 from vidcls.cli import app, parse_time
 from vidcls.errors import UsageError
 
-LABELS = [f"label {i}" for i in range(400)]
-
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def files(tmp_path_factory: pytest.TempPathFactory, tiny_weights: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("inputs")
-    model = tiny_timesformer(
-        num_frames=8, image_size=224, num_labels=400, id2label=dict(enumerate(LABELS))
-    )
     (root / "videos" / "deep").mkdir(parents=True)
     return {
         "root": root,
-        "weights": save_hub_folder(model, root / "weights"),
+        "weights": tiny_weights,
         "a": make_video(root / "videos" / "a.mp4", n_frames=90, size=(160, 90)),
         "b": make_video(root / "videos" / "b.mkv", n_frames=90, size=(160, 90)),
         "c": make_video(root / "videos" / "deep" / "c.webm", n_frames=90, size=(160, 90)),
