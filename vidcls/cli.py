@@ -29,7 +29,26 @@ def report_error(message: str) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
+# --ray takes an optional ADDRESS, which Typer options cannot: a bare --ray gets "" here.
+_RAY_ADDRESS = re.compile(r"^(auto|local|[a-z][a-z0-9+.-]*://\S+|[\w.-]+:\d+)$")
+
+
+def _ray_default(args: list[str]) -> list[str]:
+    """`--ray` followed by no address (auto, local, ray://host:port, host:port) -> --ray ""."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        out.append(arg)
+        if arg == "--ray" and not (i + 1 < len(args) and _RAY_ADDRESS.match(args[i + 1])):
+            out.append("")
+    return out
+
+
 class _Group(TyperGroup):
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _ray_default(args))
+
     def invoke(self, ctx: typer.Context) -> Any:
         debug = os.environ.get("VIDCLS_DEBUG") == "1"
         try:
@@ -205,6 +224,14 @@ GpusOpt = Annotated[
 WorkersOpt = Annotated[
     int | None, typer.Option(min=1, help="Worker processes on --device (e.g. several on a CPU).")
 ]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray", metavar="[ADDRESS]",
+        help="Run on Ray (pip install \"vidcls\\[ray]\"): a local Ray, or ADDRESS (auto, "
+        "ray://head:10001); one model per GPU of the cluster.",
+    ),
+]  # fmt: skip
 CompileOpt = Annotated[
     bool, typer.Option("--compile", help="torch.compile the model (slow start, faster batches).")
 ]
@@ -281,6 +308,15 @@ def _run(mode: str, args: dict[str, Any]) -> None:
     gpus, workers = args.pop("gpus"), args.pop("workers")
     if gpus is not None and workers is not None:
         raise UsageError("--gpus and --workers do not mix: --gpus runs one worker per GPU")
+    ray = args.pop("ray")
+    if ray is not None:  # --ray [ADDRESS]: vidcls.cluster places the models itself
+        from .cluster import require_ray
+
+        if gpus is not None or workers is not None:
+            raise UsageError("--ray does not mix with --gpus or --workers: Ray runs one model per GPU")  # fmt: skip # noqa: E501
+        if "-" in names:
+            raise UsageError("a video on stdin (-) cannot be sent to Ray; pass files")
+        require_ray()
     if gpus is not None:
         from .workers import parse_gpus
 
@@ -292,7 +328,7 @@ def _run(mode: str, args: dict[str, Any]) -> None:
     output, resume, shard = args.pop("output"), args.pop("resume"), args.pop("shard")
     classes = _classes(args.pop("classes"))
     options = {**args, "start": start, "end": end, "classes": classes}
-    failed = run.execute(load, output, options, resume=resume, shard=shard, devices=devices)
+    failed = run.execute(load, output, options, resume=resume, shard=shard, devices=devices, ray=ray)  # fmt: skip # noqa: E501
     if failed:
         raise typer.Exit(1)
 
@@ -324,6 +360,7 @@ def predict(
     shard: ShardOpt = None,
     gpus: GpusOpt = None,
     workers: WorkersOpt = None,
+    ray: RayOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -366,6 +403,7 @@ def segment(
     shard: ShardOpt = None,
     gpus: GpusOpt = None,
     workers: WorkersOpt = None,
+    ray: RayOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,

@@ -62,8 +62,12 @@ class Run:
         resume: bool = False,
         shard: str | None = None,
         devices: list[str] | None = None,
+        ray: str | None = None,
     ) -> int:
-        """Classify every video; returns how many failed."""
+        """Classify every video; returns how many failed.
+
+        `ray`: None, no Ray; "" Ray's default (RAY_ADDRESS, else a new local Ray); or an address.
+        """
         from . import resume as resuming
         from .output import make_writer, open_output
         from .pipeline import Options
@@ -81,7 +85,12 @@ class Run:
         spec = get_spec(load["model"])
         labels = read_labels(load["labels"]) if load["labels"] is not None else None
         device = devices[0] if devices else load["device"]
-        dtype = resolve_dtype(load["precision"], resolve_device(device))
+        if ray is None:
+            dtype = resolve_dtype(load["precision"], resolve_device(device))
+        else:  # --ray: the precision of the model actors, wherever the driver runs
+            from .cluster import key_dtype
+
+            dtype = key_dtype(ray or None, load, self.say)
         source = source_name(spec, load["weights"])
         opts.run_key = run_key(spec.name, source, str(dtype), labels, opts)
 
@@ -103,7 +112,7 @@ class Run:
             mode = ("a" if resume else "w") if durable else None
             with open_output(output, sys.stdout, mode) as out:
                 writer = make_writer(self.fmt, self.mode, out, durable)
-                for name, kind, payload, timing in self._events(load, names, opts, devices):
+                for name, kind, payload, timing in self._events(load, names, opts, devices, ray):
                     if kind == "error":
                         failed += 1
                         self.report(payload)
@@ -122,9 +131,21 @@ class Run:
         return failed
 
     def _events(
-        self, load: dict[str, Any], names: list[str], opts: Any, devices: list[str] | None
+        self,
+        load: dict[str, Any],
+        names: list[str],
+        opts: Any,
+        devices: list[str] | None,
+        ray: str | None = None,
     ) -> Iterator[tuple[str, str, Any, dict[str, float] | None]]:
-        """(name, kind, payload, timings) from one process, or from workers on `devices`."""
+        """(name, kind, payload, timings) from one process, workers on `devices`, or Ray."""
+        if ray is not None:  # --ray [ADDRESS]: a Ray Data pipeline (vidcls.cluster)
+            if "-" in names:
+                raise UsageError("a video on stdin (-) cannot be sent to Ray; pass files")
+            from .cluster import run_ray
+
+            yield from run_ray(load, names, opts, ray or None, self.say)
+            return
         if devices:
             if "-" in names:
                 raise UsageError("a video on stdin (-) cannot be shared between workers")
