@@ -11,7 +11,8 @@ from media_broken import make_audio_only, make_corrupt_packets, make_truncated
 from typer.testing import CliRunner
 
 import vidcls
-from vidcls.cli import app, parse_time
+from vidcls.cli import app
+from vidcls.cli_options import parse_time
 from vidcls.errors import UsageError
 
 

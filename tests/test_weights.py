@@ -15,8 +15,8 @@ from hf_models import hf_logits, prefill_hf_cache, save_hub_folder, tiny_timesfo
 
 import vidcls
 from vidcls.errors import DeviceError, WeightsError
+from vidcls.hub import verify_sha256
 from vidcls.registry import get_spec, package_labels
-from vidcls.weights import verify_sha256
 
 TOL = {"atol": 1e-4, "rtol": 0}
 
@@ -304,7 +304,7 @@ def test_download_checks_the_pinned_hash(tmp_path: Path, monkeypatch) -> None:
     folder = save_hub_folder(tiny_timesformer(), tmp_path / "repo")
     spec = dataclasses.replace(get_spec("timesformer"), sha256={"model.safetensors": "0" * 64})
     fake_hub(monkeypatch, tmp_path / "cache", {spec.repo: folder})
-    from vidcls.weights import fetch
+    from vidcls.hub import fetch
 
     with pytest.raises(WeightsError, match="sha256 mismatch for timesformer/model.safetensors"):
         fetch(spec, offline=False, progress=False)

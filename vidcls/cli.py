@@ -20,6 +20,37 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from . import __version__
+from .cli_options import (
+    BatchOpt,
+    ClassesOpt,
+    CompileOpt,
+    CropsOpt,
+    DeviceOpt,
+    EndOpt,
+    FormatOpt,
+    FromList,
+    GpusOpt,
+    JsonOpt,
+    LabelsOpt,
+    ModelOpt,
+    OfflineOpt,
+    OutputOpt,
+    PrecisionOpt,
+    QuietOpt,
+    RayOpt,
+    Recursive,
+    ResumeOpt,
+    ShardOpt,
+    StartOpt,
+    TopKOpt,
+    VerboseOpt,
+    Videos,
+    WeightsOpt,
+    WorkersOpt,
+    choose_format,
+    parse_classes,
+    parse_time,
+)  # fmt: skip
 from .errors import UsageError, VidclsError
 
 err = Console(stderr=True, highlight=False)
@@ -106,8 +137,8 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print the registry as JSON.")] = False,
 ) -> None:
     """List the models vidcls knows: span, frames, input size, labels, and whether cached."""
+    from .hub import cached_weights
     from .registry import registry
-    from .weights import cached_weights
 
     rows = []
     for spec in registry().values():
@@ -145,8 +176,8 @@ def download(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Download models into the Hugging Face cache ahead of an offline run."""
+    from .hub import fetch, verify_sha256
     from .registry import get_spec
-    from .weights import fetch, verify_sha256
 
     specs = [get_spec(name) for name in names]
     for spec in specs:
@@ -155,133 +186,6 @@ def download(
         path = fetch(spec, offline=False, progress=not quiet)
         verify_sha256(spec, path if path.is_file() else path / next(iter(spec.sha256), ""))
         sys.stdout.write(f"{spec.name}\t{path}\n")
-
-
-# Options shared by predict, segment and probe.
-Videos = Annotated[
-    list[str] | None,
-    typer.Argument(help="Video files, globs, directories (with -r), or - for a video on stdin."),
-]
-FromList = Annotated[
-    str | None,
-    typer.Option("--from-list", help="A file with one path per line (- for stdin); # comments."),
-]
-Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Look inside directories.")]
-ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Registry name or alias (see `vidcls models`).")
-]
-WeightsOpt = Annotated[
-    str | None,
-    typer.Option(help="Local weights: hub-layout folder, .safetensors, .bin or original .pyth."),
-]
-LabelsOpt = Annotated[
-    str | None, typer.Option(help="A file of class names, one per line (fine-tuned checkpoints).")
-]
-ClassesOpt = Annotated[
-    str | None,
-    typer.Option(help="Only these classes: NAME,NAME or @file; scores renormalised over them."),
-]
-StartOpt = Annotated[str | None, typer.Option(help="Start of the range: seconds or HH:MM:SS.mmm.")]
-EndOpt = Annotated[str | None, typer.Option(help="End of the range: seconds or HH:MM:SS.mmm.")]
-DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N.")]
-PrecisionOpt = Annotated[
-    str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.")
-]
-BatchOpt = Annotated[str, typer.Option("--batch-size", help="Views per batch, or auto.")]
-TopKOpt = Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many actions to show.")]
-CropsOpt = Annotated[
-    int | None, typer.Option(help="3 crops along the long side, or 1 centre crop.")
-]
-FormatOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--format", "-f",
-        help="table, json, jsonl, csv, tsv (srt, vtt: segment). Default: table on a terminal, "
-        "else json for one file and jsonl for several.",
-    ),
-]  # fmt: skip
-OutputOpt = Annotated[
-    str | None,
-    typer.Option("--output", "-o", help="Write results here (atomically); format from suffix."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
-OfflineOpt = Annotated[bool, typer.Option(help="Never touch the network; use the cache.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Timings per file on stderr.")]
-ResumeOpt = Annotated[
-    bool,
-    typer.Option(
-        "--resume", "--skip-existing",
-        help="Skip files already done with the same options in the -o FILE.jsonl; finish the rest.",
-    ),
-]  # fmt: skip
-ShardOpt = Annotated[
-    str | None, typer.Option(help="I/N: process only every N-th file starting at I (0-based).")
-]
-GpusOpt = Annotated[
-    str | None, typer.Option(help="all, a count, or 0,1: one worker process per GPU.")
-]
-WorkersOpt = Annotated[
-    int | None, typer.Option(min=1, help="Worker processes on --device (e.g. several on a CPU).")
-]
-RayOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--ray", metavar="[ADDRESS]",
-        help="Run on Ray (pip install \"vidcls\\[ray]\"): a local Ray, or ADDRESS (auto, "
-        "ray://head:10001); one model per GPU of the cluster.",
-    ),
-]  # fmt: skip
-CompileOpt = Annotated[
-    bool, typer.Option("--compile", help="torch.compile the model (slow start, faster batches).")
-]
-
-_CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$")
-
-
-def parse_time(text: str | None, option: str) -> float | None:
-    """Seconds from '12.5', '1:02.5' or '01:02:03.250'."""
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        m = _CLOCK.match(text.strip())
-        if not m:
-            raise UsageError(f"{option} '{text}': use seconds or HH:MM:SS.mmm") from None
-        hours, minutes, seconds = m.groups()
-        value = int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
-    if value < 0:
-        raise UsageError(f"{option} must not be negative")
-    return value
-
-
-def _classes(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    if text.startswith("@"):
-        from .inputs import read_list
-
-        try:
-            with open(text[1:], encoding="utf-8") as f:
-                return read_list(f)
-        except OSError as e:
-            raise UsageError(f"--classes {text}: cannot read it ({e.strerror})") from e
-    return [c.strip() for c in text.split(",") if c.strip()]
-
-
-def _format(fmt: str | None, as_json: bool, output: str | None, files: int) -> str:
-    from .output import FORMATS, format_for
-
-    if as_json:
-        fmt = fmt or "json"
-    if fmt is None and output not in (None, "-"):
-        return format_for(output)
-    if fmt is None:
-        return "table" if sys.stdout.isatty() else ("json" if files == 1 else "jsonl")
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format '{fmt}' (use {', '.join(FORMATS)})")
-    return fmt
 
 
 def _run(mode: str, args: dict[str, Any]) -> None:
@@ -296,7 +200,7 @@ def _run(mode: str, args: dict[str, Any]) -> None:
     from .inputs import expand
 
     names = expand(videos, args.pop("from_list"), args.pop("recursive"))
-    fmt = _format(args.pop("fmt"), args.pop("as_json"), args["output"], len(names))
+    fmt = choose_format(args.pop("fmt"), args.pop("as_json"), args["output"], len(names))
     if fmt in ("srt", "vtt") and len(names) > 1:
         raise UsageError(f"--format {fmt} writes the subtitles of one video; got {len(names)}")
     start = parse_time(args.pop("start"), "--start") or 0.0
@@ -326,7 +230,7 @@ def _run(mode: str, args: dict[str, Any]) -> None:
     load_keys = ("model", "weights", "device", "precision", "offline", "labels")
     load = {k: args.pop(k) for k in load_keys}
     output, resume, shard = args.pop("output"), args.pop("resume"), args.pop("shard")
-    classes = _classes(args.pop("classes"))
+    classes = parse_classes(args.pop("classes"))
     options = {**args, "start": start, "end": end, "classes": classes}
     failed = run.execute(load, output, options, resume=resume, shard=shard, devices=devices, ray=ray)  # fmt: skip # noqa: E501
     if failed:
