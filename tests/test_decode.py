@@ -8,6 +8,7 @@ numbers are computed here from the times the test wrote, never taken from vidcls
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -290,6 +291,51 @@ def test_portrait_crops_run_top_to_bottom(tmp_path: Path) -> None:
         assert colour_names(frame) == UPRIGHT
     ((_, _, one),) = inputs(path, crops=1)
     assert one.shape[0] == 1 and torch.equal(one[0], centre)
+
+
+def _edge_bands(i: int, t: float, w: int, h: int) -> np.ndarray:
+    """Grey, with bands an eighth wide along each edge: red left, blue right, green top, white
+    bottom. A crop of either orientation loses two of them; the whole picture keeps all four."""
+    out = np.full((h, w, 3), 128, np.uint8)
+    out[:, : w // 8], out[:, w - w // 8 :] = (255, 0, 0), (0, 0, 255)
+    out[: h // 8, w // 8 : w - w // 8], out[h - h // 8 :, w // 8 : w - w // 8] = (0, 255, 0), 255
+    return out
+
+
+def _bands(frame: np.ndarray) -> set[str]:
+    """Which of the four edge bands a (64, 64, 3) view shows where `_edge_bands` drew them."""
+    middle = slice(20, 44)
+    strips = {
+        "red": frame[middle, :3], "blue": frame[middle, -3:],
+        "green": frame[:3, middle], "white": frame[-3:, middle],
+    }  # fmt: skip
+    return {k for k, v in strips.items() if {dominant(p) for p in v.reshape(-1, 3)} == {k}}
+
+
+@pytest.mark.parametrize(
+    ("rotation", "size"), [(0, (320, 180)), (90, (320, 180)), (270, (180, 320))]
+)
+def test_full_frame_resize_squeezes_the_whole_upright_picture(
+    tmp_path: Path, rotation: int, size: tuple[int, int]
+) -> None:
+    """resize = "full" (motion-tiny): the one view shows the whole displayed frame, upright."""
+    spec = dataclasses.replace(SPEC, resize="full", short_side=64, crop=64, crops=1)
+    path = make_video(
+        tmp_path / f"full{rotation}.mp4",
+        n_frames=5,
+        content=_edge_bands,
+        rotation=rotation,
+        size=size,
+    )
+    ((_, views),) = list(open_windows(path, spec, Options(mode="predict")))
+    assert views.shape == (1, spec.num_frames, 64, 64, 3)
+    for frame in views[0]:
+        assert _bands(frame) == {"red", "blue", "green", "white"}
+        assert dominant(frame[32, 32]) == "grey"
+    # the same file cropped as the hub models are: a band along the long side is gone
+    cropped = dataclasses.replace(spec, resize="short_side")
+    ((_, views),) = list(open_windows(path, cropped, Options(mode="predict")))
+    assert len(_bands(views[0, 0])) == 2
 
 
 # --- 4. broken inputs --------------------------------------------------------------------------

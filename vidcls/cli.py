@@ -162,7 +162,8 @@ def models(
             row["repo"] or f"bundled: {row['bundled']}",
             f"{row['num_frames']}×{row['frame_stride']} @{row['reference_fps']:g}",
             f"{row['span_seconds']:.2f} s",
-            f"{row['short_side']}→{row['crops']}×{row['crop']}"
+            ("frame" if row["resize"] == "full" else f"{row['short_side']}")
+            + f"→{row['crops']}×{row['crop']}"
             + (" bgr" if row["channel_order"] == "bgr" else ""),
             f"{row['labels']} ({row['num_classes']})",
             "yes" if row["cached"] else "no",

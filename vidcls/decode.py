@@ -57,8 +57,9 @@ def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     return int(width / height * short_side), short_side
 
 
-def frame_converter(short_side: int) -> Convert:
-    """Turn a decoded frame into an upright RGB uint8 array with its short side resized.
+def frame_converter(short_side: int, full: int | None = None) -> Convert:
+    """Turn a decoded frame into an upright RGB uint8 array with its short side resized
+    (or, with `full`, the whole upright frame squeezed to full × full).
 
     swscale resizes while converting to RGB (6–14× cheaper than converting at full size and
     resizing after). Its bilinear filter widens with the downscale factor, so a 1080p frame is
@@ -73,7 +74,7 @@ def frame_converter(short_side: int) -> Convert:
         k = (int(frame.rotation) // 90) % 4
         if not size:
             w, h = (frame.height, frame.width) if k % 2 else (frame.width, frame.height)
-            size.append(resized_size(w, h, short_side))
+            size.append((full, full) if full else resized_size(w, h, short_side))
         out_w, out_h = size[0]
         if k % 2:
             out_w, out_h = out_h, out_w

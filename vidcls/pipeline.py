@@ -99,7 +99,10 @@ class WindowStream:
             picked = decode.pick_frames(
                 container,
                 remember(self.plan.windows),
-                decode.frame_converter(self.spec.short_side),
+                decode.frame_converter(
+                    self.spec.short_side,
+                    self.spec.crop if self.spec.resize == "full" else None,
+                ),
                 self.stats,
                 self.info.file,
                 self.plan.keep_partial,

@@ -41,6 +41,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "reference_fps": ((int, float), True),
     "sampling": (str, True),
     "short_side": (int, True),
+    "resize": (str, False),
     "crop": (int, True),
     "crops": (int, True),
     "mean": (list, True),
@@ -63,6 +64,7 @@ _CHOICES = {
     "label_names": ("config", "package"),
     "sampling": ("stride", "segments"),
     "channel_order": ("rgb", "bgr"),
+    "resize": ("short_side", "full"),
 }
 
 
@@ -94,6 +96,9 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     sha256: dict[str, str] = field(default_factory=dict, hash=False)
     mirror: str | None = None
+    # "short_side": keep the aspect, short side to `short_side`, then crops (every hub model);
+    # "full": the whole displayed frame squeezed to crop × crop, for models trained that way.
+    resize: str = "short_side"
 
     @property
     def span(self) -> float:
@@ -125,6 +130,7 @@ class ModelSpec:
             "span_seconds": round(self.span, 4),
             "sampling": self.sampling,
             "short_side": self.short_side,
+            "resize": self.resize,
             "crop": self.crop,
             "crops": self.crops,
             "mean": list(self.mean),
@@ -229,6 +235,7 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         aliases=tuple(table.get("aliases", ())),
         sha256=dict(table.get("sha256", {})),
         mirror=table.get("mirror"),
+        resize=table.get("resize", "short_side"),
     )
 
 
