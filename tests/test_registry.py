@@ -20,6 +20,7 @@ NAMES = [
     "timesformer-hr", "timesformer-hr-k600", "timesformer-hr-ssv2",
     "timesformer-l", "timesformer-l-k600", "timesformer-l-ssv2",
     "vivit",
+    "motion-tiny",  # bundled in the package (issue 5)
 ]  # fmt: skip
 
 
