@@ -1,0 +1,416 @@
+"""Shared helpers of the benchmark scripts: paths, the machine, timing, tables, test weights.
+
+Every script prints a table and, with `--append PATH`, appends a Markdown section (command,
+machine, date, table, ratios) to PATH for a hand-reviewed commit to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "out"  # gitignored: test videos, random weights
+VIDEOS = OUT
+WEIGHTS = OUT / "weights"
+
+# The test videos `make_videos.py` writes, by role.
+V1080 = ("v1080_g30.mp4", "v1080_g250.mp4")
+V360 = ("v360_1min.mp4", "v360_10min.mp4")
+
+
+# ------------------------------------------------------------------------------------ machine
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def bf16_native() -> bool:
+    """Whether this CPU computes bf16 natively (AMX-BF16 / AVX512-BF16): then bf16 is the fast
+    CPU precision; without it oneDNN emulates bf16, slower than fp32."""
+    import torch
+
+    if torch.cuda.is_available():
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+def bf16_support() -> str:
+    """What this CPU offers for bf16 matmuls: torch's kernel level and the native bf16 flags."""
+    import torch
+
+    flags = sorted({"amx_bf16", "avx512_bf16", "avx512f"} & cpu_flags())
+    capability = torch.backends.cpu.get_cpu_capability()
+    return (
+        f"torch CPU capability {capability}; cpuinfo flags: {', '.join(flags) or 'no avx512/bf16'}"
+        f"; oneDNN bf16: {'native' if bf16_native() else 'emulated (slower than fp32)'}"
+    )
+
+
+def linear_rates(seconds: float = 1.0) -> dict[str, float]:
+    """GFLOP/s of a ViT-B-shaped linear layer (1576 tokens × 768 → 3072) in fp32 and bf16."""
+    import torch
+
+    rates = {}
+    x32 = torch.randn(1576, 768)
+    layer = torch.nn.Linear(768, 3072)
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        lin, x = layer.to(dtype), x32.to(dtype)
+        with torch.inference_mode():
+            lin(x)
+            n, started = 0, time.perf_counter()
+            while time.perf_counter() - started < seconds / 2 or n < 2:
+                lin(x)
+                n += 1
+        took = (time.perf_counter() - started) / n
+        rates[name] = 2 * 1576 * 768 * 3072 / took / 1e9
+    return rates
+
+
+def machine(with_bf16: bool = False) -> str:
+    """One line: CPU, cores, memory, GPU, library versions (and bf16 support if asked)."""
+    import av
+    import torch
+
+    mem = memory_gib()
+    parts = [f"{cpu_model()}, {cores()} cores"]
+    if mem:
+        parts.append(f"{mem:.0f} GiB RAM")
+    if torch.cuda.is_available():
+        parts.append(f"GPU {torch.cuda.get_device_name(0)}")
+    else:
+        parts.append("no GPU")
+    parts.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    codec = av.library_versions.get("libavcodec", ())
+    parts.append(f"PyAV {av.__version__} (libavcodec {'.'.join(map(str, codec))})")
+    try:
+        import transformers
+
+        parts.append(f"transformers {transformers.__version__}")
+    except ImportError:
+        pass
+    parts.append(f"Python {platform.python_version()}")
+    if with_bf16:
+        parts.append(bf16_support())
+    return "; ".join(parts)
+
+
+def load_note() -> str:
+    """The load average when the run started: a busy machine makes every figure slower."""
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "load average unknown"
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {cores()} cores at start"
+
+
+# ------------------------------------------------------------------------------------- timing
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """(wall seconds, result) of one call."""
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def spread(values: Sequence[float]) -> str:
+    """min–max of the rounds, for the reader to judge the noise."""
+    if len(values) < 2:
+        return ""
+    return f"{min(values):.2f}–{max(values):.2f}"
+
+
+def ratio(baseline: float, other: float) -> float:
+    """How many times faster `other` is than `baseline` (both in seconds)."""
+    return baseline / other if other > 0 else float("nan")
+
+
+def verdict(ok: bool, judged: bool = True) -> str:
+    """'met' / 'NOT met'; a smoke run (tiny files or models) is not judged."""
+    if not judged:
+        return "not judged: smoke run"
+    return "met" if ok else "NOT met"
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    if value != value:  # NaN
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+# ------------------------------------------------------------------------------------- tables
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+    def add(self, *cells: object) -> None:
+        self.rows.append([str(c) for c in cells])
+
+    def print(self) -> None:
+        from rich.console import Console
+        from rich.table import Table as RichTable
+
+        table = RichTable(title=self.title, title_justify="left")
+        for i, name in enumerate(self.columns):
+            table.add_column(name, justify="left" if i == 0 else "right")
+        for row in self.rows:
+            table.add_row(*row)
+        console = Console(highlight=False)
+        if not console.is_terminal:  # a log file: do not squeeze the table into 80 columns
+            console = Console(highlight=False, width=200)
+        console.print(table)
+
+    def markdown(self) -> str:
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+        head = [line(self.columns), "|" + "|".join("---" for _ in self.columns) + "|"]
+        return "\n".join(head + [line(r) for r in self.rows])
+
+
+def command_line() -> str:
+    """The command as run, relative to the repository root where possible."""
+    argv = list(sys.argv)
+    try:
+        argv[0] = str(Path(argv[0]).resolve().relative_to(ROOT))
+    except ValueError:
+        pass
+    return "python " + shlex.join(argv)
+
+
+def report(
+    title: str,
+    tables: Sequence[Table],
+    notes: Sequence[str] = (),
+    append: Path | None = None,
+    with_bf16: bool = False,
+) -> None:
+    """Print the tables and notes; with `append`, add them as a Markdown section to that file."""
+    for table in tables:
+        table.print()
+    for note in notes:
+        print(note)
+    if append is None:
+        return
+    when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    parts = [
+        f"## {title}",
+        "",
+        f"- command: `{command_line()}`",
+        f"- machine: {machine(with_bf16)}",
+        f"- date: {when}; {load_note()}",
+        "",
+    ]
+    for table in tables:
+        parts += [f"**{table.title}**", "", table.markdown(), ""]
+    parts += [f"- {n}" for n in notes]
+    append.parent.mkdir(parents=True, exist_ok=True)
+    with open(append, "a", encoding="utf-8") as f:
+        f.write("\n" + "\n".join(parts).rstrip() + "\n")
+    print(f"appended to {append}")
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--append",
+        type=Path,
+        metavar="PATH",
+        help="append a Markdown section (command, machine, date, table, ratios) to PATH",
+    )
+
+
+def header(with_bf16: bool = False) -> None:
+    print(machine(with_bf16))
+    print(load_note())
+
+
+# ---------------------------------------------------------------------------- test material
+
+
+def video_path(folder: Path, name: str) -> Path:
+    path = folder / name
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing; write it first with `python bench/make_videos.py`")
+    return path
+
+
+def _hf_config(name: str, tiny: bool) -> Any:
+    """A transformers config with the registry entry's shape (full size, or tiny for a smoke)."""
+    import vidcls
+
+    spec = vidcls.get_spec(name)
+    arch = spec.arch_config
+    width = {
+        "hidden_size": 64 if tiny else arch["hidden_size"],
+        "num_hidden_layers": 2 if tiny else arch["depth"],
+        "num_attention_heads": 4 if tiny else arch["heads"],
+        "intermediate_size": 128 if tiny else arch["mlp_dim"],
+        "image_size": arch["image_size"],
+        "num_frames": arch["num_frames"],
+        "num_labels": arch["num_classes"],
+    }
+    if spec.arch == "timesformer":
+        from transformers import TimesformerConfig
+
+        return TimesformerConfig(
+            patch_size=arch["patch_size"], attention_type=arch["attention_type"], **width
+        )
+    from transformers import VivitConfig
+
+    return VivitConfig(tubelet_size=list(arch["tubelet"]), **width)
+
+
+def random_weights(name: str, tiny: bool = False, seed: int = 0) -> Path:
+    """A hub-layout folder (config.json + model.safetensors) of random weights shaped as the
+    registry entry `name` (768 wide, 12 layers for the base models), made once and cached under
+    bench/out/weights/. `tiny` makes a 64-wide, 2-layer model of the same frames and crop."""
+    from vidcls.registry import bundled_path, get_spec
+
+    spec = get_spec(name)
+    if spec.bundled and not tiny:  # motion-tiny: its own trained weights, inside the package
+        return bundled_path(spec)
+    folder = WEIGHTS / (f"{name}-tiny" if tiny else name)
+    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+        return folder
+    import shutil
+
+    import torch
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from hf_models import randomize, save_hub_folder  # tests/hf_models.py
+
+    config = _hf_config(name, tiny)
+    if config.model_type == "timesformer":
+        from transformers import TimesformerForVideoClassification as Model
+    else:
+        from transformers import VivitForVideoClassification as Model  # type: ignore[assignment]
+    torch.manual_seed(seed)
+    model = randomize(Model(config), scale=0.02, seed=seed)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    save_hub_folder(model, partial)
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return folder
+
+
+# -------------------------------------------------------------------------------- subprocesses
+
+
+@dataclass
+class Process:
+    returncode: int
+    wall: float  # seconds, start to exit
+    max_rss_mib: float  # peak resident memory of the process (and children it waited for)
+    stdout: str
+    stderr: str
+
+
+def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> Process:
+    """Run a command in a fresh process; wall time and its own peak RSS (`os.wait4`)."""
+    import subprocess
+    import tempfile
+
+    environ = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=environ, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+        stderr = err.read().decode("utf-8", "replace")
+    # ru_maxrss is in KiB on Linux
+    return Process(proc.returncode, wall, usage.ru_maxrss / 1024, stdout, stderr)
+
+
+VERBOSE_LINE = (
+    r"(?P<windows>\d+) window\(s\); decode (?P<decode>[\d.]+) s, preprocess (?P<preprocess>[\d.]+)"
+    r" s, inference (?P<inference>[\d.]+) s, total (?P<total>[\d.]+) s"
+)
+
+
+def vidcls_predict(
+    video: Path,
+    model: str,
+    weights: Path,
+    precision: str,
+    extra: Sequence[str] = (),
+) -> tuple[Process, dict[str, float], dict[str, Any]]:
+    """`vidcls predict VIDEO -v` in a fresh process: the process, the `-v` timings, the record."""
+    import json
+    import re
+
+    cmd = [sys.executable, "-m", "vidcls", "predict", str(video), "-m", model]
+    cmd += ["--weights", str(weights), "--precision", precision, "--device", "cpu"]
+    cmd += ["-v", "-f", "json", "--offline", *extra]
+    proc = run_measured(cmd)
+    if proc.returncode != 0:
+        raise SystemExit(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+    found = re.search(VERBOSE_LINE, proc.stderr)
+    if found is None:
+        raise SystemExit(f"no -v timings line in the stderr of {shlex.join(cmd)}:\n{proc.stderr}")
+    timings = {k: float(v) for k, v in found.groupdict().items()}
+    loaded = re.search(r"model loaded in ([\d.]+) s", proc.stderr)
+    if loaded:
+        timings["load"] = float(loaded.group(1))
+    return proc, timings, json.loads(proc.stdout)

@@ -1,0 +1,198 @@
+"""Model speed per view: transformers (their defaults) vs vidcls fp32 and bf16, random weights.
+
+For `timesformer` and `vivit` at full size (768 wide, 12 layers, the registry's frame count and
+crop; random weights saved in hub layout under bench/out/weights/), one batch of 3 views (one
+window × 3 crops) through:
+
+* `transformers fp32`: `*ForVideoClassification.from_pretrained(folder)` as loaded by default —
+  fp32, eager attention for TimeSformer (it has no other), SDPA for ViViT (its default; the table
+  says which); `--hf-eager` adds ViViT with `attn_implementation="eager"`;
+* `vidcls fp32` / `vidcls bf16`: `vidcls.load_model(name, weights=folder, precision=...)`, SDPA
+  attention, weights cast once.
+
+A warm-up call per variant is excluded; then `--repeat` interleaved rounds, median. Ratios are
+to transformers fp32. The largest |logit difference| compares the variants on the same input.
+Whether the CPU has native bf16 decides whether bf16 can be faster than fp32 at all: printed
+first, with a quick fp32/bf16 linear-layer rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    Table,
+    add_common_args,
+    bf16_native,
+    bf16_support,
+    fmt,
+    header,
+    linear_rates,
+    median,
+    random_weights,
+    ratio,
+    report,
+    spread,
+    verdict,
+)
+
+TARGETS = {
+    ("timesformer", "vidcls fp32"): 1.1,
+    ("timesformer", "vidcls bf16"): 3.5,
+    ("vivit", "vidcls bf16"): 4.0,
+}
+HF = "transformers fp32"
+
+
+def hf_call(model: Any, x: Any) -> Callable[[], Any]:
+    return lambda: model(pixel_values=x).logits
+
+
+def vidcls_call(model: Any, x: Any) -> Callable[[], Any]:
+    return lambda: model(x)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--models", nargs="+", default=["timesformer", "vivit"], help="registry names"
+    )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["fp32", "bf16"],
+        choices=["fp32", "bf16"],
+        help="vidcls variants to run (default: fp32 bf16)",
+    )
+    parser.add_argument("--batch", type=int, default=3, help="views per call (default 3)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds (default 3)")
+    parser.add_argument(
+        "--bf16-repeat",
+        type=int,
+        help="timed rounds of the bf16 variant (default: --repeat with native bf16, else 1: "
+        "emulated bf16 takes minutes per call)",
+    )
+    parser.add_argument(
+        "--hf-eager", action="store_true", help="also ViViT in transformers with eager attention"
+    )
+    parser.add_argument(
+        "--tiny", action="store_true", help="64-wide 2-layer models: a smoke run, not a benchmark"
+    )
+    add_common_args(parser)
+    args = parser.parse_args()
+
+    import torch
+    from baselines import attention_of, load_hf
+
+    import vidcls
+
+    header(with_bf16=True)
+    rates = linear_rates()
+    rate_note = (
+        f"linear layer 1576×768→3072: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 "
+        f"{rates['bf16']:.0f} GFLOP/s ({rates['bf16'] / rates['fp32']:.2f}×)"
+    )
+    print(rate_note)
+    native = bf16_native()
+    bf16_repeat = args.bf16_repeat or (args.repeat if native else 1)
+    if "bf16" in args.precisions and not native:
+        print(
+            f"warning: no native bf16 on this CPU: bf16 is emulated and slow ({bf16_repeat} round)"
+        )
+
+    table = Table(
+        f"Model, {args.batch} views per call, median of {args.repeat} round(s)"
+        + (f" ({bf16_repeat} for bf16)" if bf16_repeat != args.repeat else "")
+        + (" — TINY models (smoke run)" if args.tiny else ""),
+        ["model", "variant", "attention", "s / view", "spread (s/call)", "first call s", "× HF"],
+    )
+    diffs = Table(
+        "Largest |logit difference| on the same random input",
+        ["model", "pair", "max |Δ logit|", "max |logit|"],
+    )
+    notes: list[str] = [rate_note, bf16_support()]
+    for name in args.models:
+        spec = vidcls.get_spec(name)
+        folder = random_weights(name, tiny=args.tiny)
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(args.batch, spec.num_frames, 3, spec.crop, spec.crop, generator=gen)
+
+        variants: dict[str, tuple[str, Callable[[], Any]]] = {}
+        hf = load_hf(folder, spec.arch)
+        variants[HF] = (attention_of(hf), hf_call(hf, x))
+        if args.hf_eager and spec.arch == "vivit":
+            from transformers import VivitForVideoClassification
+
+            eager = VivitForVideoClassification.from_pretrained(
+                str(folder), attn_implementation="eager"
+            ).eval()
+            variants["transformers fp32 eager"] = ("eager", hf_call(eager, x))
+        for precision in args.precisions:
+            loaded = vidcls.load_model(name, weights=folder, device="cpu", precision=precision)
+            model = loaded.model
+            xx = x.to(next(model.parameters()).dtype)
+            variants[f"vidcls {precision}"] = ("SDPA", vidcls_call(model, xx))
+
+        logits: dict[str, torch.Tensor] = {}
+        first: dict[str, float] = {}
+        times: dict[str, list[float]] = {v: [] for v in variants}
+        labels = list(variants)
+        with torch.inference_mode():
+            for label in labels:  # warm-up, excluded; its logits are compared below
+                started = time.perf_counter()
+                logits[label] = variants[label][1]().float()
+                first[label] = time.perf_counter() - started
+                print(f"{name}: {label}: first call {first[label]:.2f} s", flush=True)
+            for r in range(args.repeat):
+                for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
+                    if label == "vidcls bf16" and r >= bf16_repeat:
+                        continue
+                    gc.collect()
+                    started = time.perf_counter()
+                    variants[label][1]()
+                    times[label].append(time.perf_counter() - started)
+                    print(f"  round {r + 1}: {label}: {times[label][-1]:.2f} s", flush=True)
+
+        base = median(times[HF]) / args.batch
+        for label in labels:
+            per_view = median(times[label]) / args.batch
+            x_hf = ratio(base, per_view)
+            table.add(
+                name,
+                label,
+                variants[label][0],
+                fmt(per_view, 3),
+                spread(times[label]),
+                fmt(first[label]),
+                fmt(x_hf),
+            )
+            target = TARGETS.get((name, label))
+            if target is not None:
+                judged = verdict(x_hf >= target, not args.tiny)
+                notes.append(f"{name}: {label} {x_hf:.2f}× {HF} (target ≥ {target}×: {judged})")
+        pairs = [("vidcls bf16", "vidcls fp32"), ("vidcls fp32", HF), ("vidcls bf16", HF)]
+        if "transformers fp32 eager" in logits:
+            pairs.append(("transformers fp32 eager", HF))
+        for a, b in pairs:
+            if a in logits and b in logits:
+                diff = (logits[a] - logits[b]).abs().max().item()
+                scale = logits[b].abs().max().item()
+                diffs.add(name, f"{a} vs {b}", f"{diff:.3g}", f"{scale:.3g}")
+        del variants, logits, hf
+        gc.collect()
+    notes.append(
+        "random weights (transformers init + N(0, 0.02) noise, seed 0), random N(0, 1) input; "
+        "s / view = median seconds per call / views per call"
+    )
+    report("Model: vidcls vs transformers", [table, diffs], notes, args.append, with_bf16=True)
+
+
+if __name__ == "__main__":
+    main()
