@@ -45,7 +45,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -53,10 +52,11 @@ import motion_videos as mv  # noqa: E402
 
 import vidcls  # noqa: E402
 from vidcls.clips import frame_indices  # noqa: E402
+from vidcls.decode import resized_size  # noqa: E402
 from vidcls.models.layers import set_fused_attention  # noqa: E402
 from vidcls.models.timesformer import TimeSformer  # noqa: E402
 from vidcls.registry import ModelSpec, get_spec  # noqa: E402
-from vidcls.transforms import crop_offsets  # noqa: E402
+from vidcls.transforms import crop_offsets, normalize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "motion-tiny"
@@ -84,10 +84,7 @@ def resized(spec: ModelSpec, video: mv.MotionVideo) -> tuple[int, int]:
     or the whole frame squeezed to crop × crop (resize = "full")."""
     if spec.resize == "full":
         return spec.crop, spec.crop
-    w, h, short = video.scene.width, video.scene.height, spec.short_side
-    if min(w, h) == short:
-        return w, h
-    return (short, int(h / w * short)) if w <= h else (int(w / h * short), short)
+    return resized_size(video.scene.width, video.scene.height, spec.short_side)
 
 
 def crop_origins(spec: ModelSpec, video: mv.MotionVideo) -> list[tuple[int, int]]:
@@ -256,13 +253,12 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def normalise(pixels: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
-    """(B, T, 3, H, W) RGB 0–255 -> the model's input, as vidcls.transforms.normalize makes it."""
-    mean = torch.tensor(spec.mean).view(3, 1, 1)
-    std = torch.tensor(spec.std).view(3, 1, 1)
-    x = pixels / 255
-    if spec.channel_order == "bgr":
-        x, mean, std = x.flip(-3), mean.flip(0), std.flip(0)
-    return (x - mean) / std
+    """(B, T, 3, H, W) RGB 0–255 -> the model's input, through the pipeline's own normalize.
+
+    Rendered and decoded pixels are whole numbers in 0–255 (augment rounds), so the uint8 cast
+    is exact and the model trains on what `vidcls.transforms.normalize` feeds it.
+    """
+    return normalize(pixels.movedim(-3, -1).to(torch.uint8), spec)
 
 
 def random_timeline(rng: np.random.Generator) -> mv.MotionVideo:
@@ -461,26 +457,6 @@ def temporal_shift_init(
                 qkv[k.start + 4 : k.stop] = 0
 
 
-def forward_tokens(model: TimeSformer, video: torch.Tensor) -> torch.Tensor:
-    """TimeSformer.forward up to its final norm: all tokens (B, 1 + patches x frames, dim).
-
-    model.head(forward_tokens(model, x)[:, 0]) == model(x); the patch tokens feed the
-    auxiliary head during training.
-    """
-    b, t = video.shape[:2]
-    x = model.patch_embed.proj(rearrange(video, "b t c h w -> (b t) c h w"))
-    gh, gw = x.shape[-2:]
-    x = rearrange(x, "bt d gh gw -> bt (gh gw) d")
-    x = torch.cat([model.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-    x = x + model._pos_embed(gh, gw)
-    cls = x[:b, :1]
-    x = rearrange(x[:, 1:], "(b t) n d -> (b n) t d", b=b) + model._time_embed(t)
-    x = torch.cat([cls, rearrange(x, "(b n) t d -> b (n t) d", b=b)], dim=1)
-    for block in model.blocks:
-        x = block(x, t)
-    return model.norm(x)
-
-
 def flip_tables(spec: ModelSpec) -> dict[str, tuple[list[int], torch.Tensor, torch.Tensor]]:
     """For a mirror, an upside-down flip, a transposition and time reversal: class permutation,
     dense-label map, token order."""
@@ -577,7 +553,7 @@ def train(
         warm = min(1.0, (step + 1) / max(1, steps // 20))
         for group in opt.param_groups:
             group["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * step / steps))
-        tokens_out = forward_tokens(model, normalise(x, spec))
+        tokens_out = model.forward_features(normalise(x, spec))
         logits = model.head(tokens_out[:, 0])
         loss = torch.sum(-y * F.log_softmax(logits, -1), -1).mean()
         dense_loss = F.cross_entropy(

@@ -136,6 +136,10 @@ class TimeSformer(nn.Module):
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """video: (batch, frames, channels, height, width) -> logits (batch, classes)."""
+        return self.head(self.forward_features(video)[:, 0]).float()
+
+    def forward_features(self, video: torch.Tensor) -> torch.Tensor:
+        """All tokens after the final norm, class token first: (batch, 1 + tokens, dim)."""
         video = video.to(self.head.weight.dtype)
         b, t = video.shape[:2]
         x = self.patch_embed.proj(rearrange(video, "b t c h w -> (b t) c h w"))
@@ -154,5 +158,4 @@ class TimeSformer(nn.Module):
             x = torch.cat([cls, rearrange(x, "(b n) t d -> b (n t) d", b=b)], dim=1)
             for block in self.blocks:
                 x = block(x, t)
-
-        return self.head(self.norm(x)[:, 0]).float()
+        return self.norm(x)
