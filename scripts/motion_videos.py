@@ -18,12 +18,13 @@ time, so the same spec written at 24 or at 60 fps shows the same motion. Ranges 
   path on screen; growing/shrinking: by a factor of 1.5–2.5 over 4 s (exponentially, about the
   centre); still: a jitter of at most 1 pixel.
 
-`random_segment_video` strings 6–10 segments of 3–10 s into one continuous 60-s scene. There a
-10-s move at 15–40 %/s cannot stay on screen, so the shape leaves by one edge and comes back by
-the other (the speed is chosen so that each move ends with the shape wholly visible), and a long
-growth may reach 30 % of the short side (its factor stays 1.5–2.5 per 4 s unless that would
-not fit); when the shape cannot grow or shrink enough where it is, it is placed afresh (a cut) at
-the start of that segment.
+`random_segment_video` strings 6–10 segments of 3–10 s into one continuous 60-s scene that stays
+inside the same ranges. Those ranges bound how long one segment can last: a move at 15 %/s or
+more stays on screen for at most `MAX_SECONDS` (5 s), a growth or shrinkage of 1.5× per 4 s or
+more stays within 8–20 % for at most 8 s, so `segment_plan` gives those labels no longer
+segments. When the shape is not where its next move or change fits (too near the edge it heads
+for, too big to grow, too small to shrink), it is placed afresh (a cut) at the start of that
+segment.
 
 Run as a script to write examples: `python scripts/motion_videos.py OUT_DIR`.
 """
@@ -62,7 +63,6 @@ GROWTH_RANGE = (1.5, 2.5)  # factor over GROWTH_SECONDS
 GROWTH_SECONDS = 4.0
 JITTER_PX = 1.0
 MIN_CONTRAST = 110.0  # RGB distance from the shape's colour to every background colour
-SEGMENT_SIZE_RANGE = (0.06, 0.30)  # what a long growth may reach in a segment video
 SEGMENT_SECONDS = (3.0, 10.0)
 SEGMENT_COUNT = (6, 10)
 
@@ -72,6 +72,8 @@ _MOVES = {
     "moving up": (0, -1),
     "moving down": (0, 1),
 }
+# the longest segment of each label that the ranges above allow (module docstring)
+MAX_SECONDS = dict.fromkeys(_MOVES, 5.0) | {"growing": 8.0, "shrinking": 8.0, "still": 10.0}
 
 
 @dataclass(frozen=True)
@@ -168,27 +170,20 @@ class MotionVideo:
         t = np.atleast_1d(np.asarray(t, dtype=np.float64))
         which = self.segment_index(t)
         cx, cy, size = np.empty_like(t), np.empty_like(t), np.empty_like(t)
-        w, h = self.scene.width, self.scene.height
         for k, seg in enumerate(self.segments):
             m = which == k
             if not m.any():
                 continue
             tau = t[m] - seg.start
             s = seg.size * np.exp(seg.rate * tau)
-            x = _wrap(seg.cx + seg.vx * tau, seg.size, w) if seg.vx else np.full_like(tau, seg.cx)
-            y = _wrap(seg.cy + seg.vy * tau, seg.size, h) if seg.vy else np.full_like(tau, seg.cy)
+            x = seg.cx + seg.vx * tau
+            y = seg.cy + seg.vy * tau
             for ax, ay, f, phase in seg.jitter:
                 wave = np.sin(2 * np.pi * f * t[m] + phase)
                 x = x + ax * wave
                 y = y + ay * wave
             cx[m], cy[m], size[m] = x, y, s
         return cx, cy, size
-
-
-def _wrap(centre: np.ndarray, size: float, length: float) -> np.ndarray:
-    """A centre that left the picture by one edge comes back by the other (period length+size)."""
-    left = centre - size / 2
-    return np.mod(left + size, length + size) - size + size / 2
 
 
 # --------------------------------------------------------------------------------- drawing specs
@@ -343,25 +338,28 @@ def _place(rng: np.random.Generator, length: float, size: float, travel: float) 
 def segment_plan(
     rng: np.random.Generator, duration: float = 60.0, count: int | None = None
 ) -> list[tuple[str, float]]:
-    """(label, seconds) of 6–10 segments of 3–10 s adding up to `duration`; neighbours differ."""
-    lo, hi = SEGMENT_SECONDS
-    low_count = max(SEGMENT_COUNT[0], math.ceil(duration / hi - 1e-9))
+    """(label, seconds) of 6–10 segments of 3 s to the label's MAX_SECONDS adding up to
+    `duration`; neighbours differ."""
+    lo = SEGMENT_SECONDS[0]
+    low_count = max(SEGMENT_COUNT[0], math.ceil(duration / SEGMENT_SECONDS[1] - 1e-9))
     high_count = min(SEGMENT_COUNT[1], math.floor(duration / lo + 1e-9))
-    if count is None:
-        count = int(rng.integers(low_count, high_count + 1))
-    extra = duration - lo * count  # shared out, no segment above hi
-    seconds = np.full(count, lo)
-    free = np.ones(count, bool)
+    while True:  # labels whose longest segments can fill the duration
+        n = count if count is not None else int(rng.integers(low_count, high_count + 1))
+        labels: list[str] = []
+        for _ in range(n):
+            labels.append(str(rng.choice([c for c in CLASSES if not labels or c != labels[-1]])))
+        hi = np.array([MAX_SECONDS[label] for label in labels])
+        if hi.sum() >= duration - 1e-9:
+            break
+    seconds = np.full(n, lo)
+    extra = duration - lo * n  # shared out, no segment above its label's longest
+    free = np.ones(n, bool)
     while extra > 1e-9 and free.any():
         share = rng.dirichlet(np.ones(free.sum())) * extra
-        add = np.minimum(share, hi - seconds[free])
+        add = np.minimum(share, hi[free] - seconds[free])
         seconds[free] += add
         extra -= add.sum()
         free = seconds < hi - 1e-9
-    labels: list[str] = []
-    for _ in range(count):
-        choices = [c for c in CLASSES if not labels or c != labels[-1]]
-        labels.append(str(rng.choice(choices)))
     return list(zip(labels, (float(s) for s in seconds), strict=True))
 
 
@@ -377,12 +375,16 @@ def random_segment_video(
     shape: str | None = None,
     background: str | None = None,
 ) -> MotionVideo:
-    """A continuous scene through a plan of (label, seconds), by default `segment_plan`."""
+    """A continuous scene through a plan of (label, seconds), by default `segment_plan`; a
+    segment longer than its label's MAX_SECONDS would leave the ranges and is refused."""
     plan = list(plan) if plan is not None else segment_plan(rng, duration)
+    for label, seconds in plan:
+        if seconds > MAX_SECONDS[label] + 1e-9:
+            raise ValueError(f"{label} for {seconds:.2f} s: longest is {MAX_SECONDS[label]} s")
     scene = random_scene(rng, size, shape=shape, background=background, portrait=portrait)
     w, h, short = scene.width, scene.height, scene.short
-    smin, smax = (f * short for f in SEGMENT_SIZE_RANGE)
-    s = rng.uniform(*SIZE_RANGE) * short
+    smin, smax = (f * short for f in SIZE_RANGE)
+    s = rng.uniform(smin, smax)
     cx, cy = _place(rng, w, s, 0), _place(rng, h, s, 0)
     t = 0.0
     segments: list[Segment] = []
@@ -390,26 +392,24 @@ def random_segment_video(
         end = t + seconds
         if label in _MOVES:
             dx, dy = _MOVES[label]
-            length, pos = (w, cx) if dx else (h, cy)
-            for _ in range(1000):  # a speed that ends with the shape wholly on screen
-                speed = rng.uniform(*SPEED_RANGE) * length
-                stop = float(_wrap(np.array(pos + speed * seconds * (dx or dy)), s, length))
-                if s / 2 <= stop <= length - s / 2:
-                    break
+            length = w if dx else h
+            fastest = min(SPEED_RANGE[1], (length - s - 2) / (length * seconds))
+            speed = rng.uniform(SPEED_RANGE[0], fastest) * length
+            travel = speed * seconds * (dx or dy)
+            pos = cx if dx else cy
+            if not s / 2 + 1 <= pos + travel <= length - s / 2 - 1:  # a cut
+                pos = _place(rng, length, s, travel)
+            cx, cy = (pos, cy) if dx else (cx, pos)
             seg = Segment(label, t, end, cx, cy, s, speed * dx, speed * dy)
-            cx, cy = (stop, cy) if dx else (cx, stop)
+            cx, cy = (pos + travel, cy) if dx else (cx, pos + travel)
         elif label in ("growing", "shrinking"):
             grow = label == "growing"
             g_min = GROWTH_RANGE[0] ** (seconds / GROWTH_SECONDS)
             room = min(smax, 2 * min(cx, w - cx, cy, h - cy) - 2)  # largest size that fits here
             fits = s * g_min <= room if grow else s / g_min >= smin
             if not fits:  # a cut: place the shape afresh where the change fits
-                if grow:
-                    s = rng.uniform(smin, smax / g_min)
-                    big = s * g_min
-                else:
-                    s = rng.uniform(max(smin * g_min, SIZE_RANGE[0] * short), smax)
-                    big = s
+                s = rng.uniform(smin, smax / g_min) if grow else rng.uniform(smin * g_min, smax)
+                big = s * g_min if grow else s
                 cx, cy = _place(rng, w, big, 0), _place(rng, h, big, 0)
                 room = min(smax, 2 * min(cx, w - cx, cy, h - cy) - 2)
             cap = room / s if grow else s / smin

@@ -262,12 +262,13 @@ def normalise(pixels: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
 
 
 def random_timeline(rng: np.random.Generator) -> mv.MotionVideo:
-    """2–4 segments of 3–10 s, for windows across boundaries (and edge wraps, and cuts)."""
+    """2–4 segments of 3 s to their label's longest, for windows across boundaries and cuts."""
     count = int(rng.integers(2, 5))
     labels: list[str] = []
     for _ in range(count):
         labels.append(str(rng.choice([c for c in mv.CLASSES if not labels or c != labels[-1]])))
-    plan = [(label, float(rng.uniform(*mv.SEGMENT_SECONDS))) for label in labels]
+    lo = mv.SEGMENT_SECONDS[0]
+    plan = [(label, float(rng.uniform(lo, mv.MAX_SECONDS[label]))) for label in labels]
     return mv.random_segment_video(rng, plan, fps=int(rng.choice(mv.FPS_CHOICES)))
 
 
@@ -285,7 +286,7 @@ def draw_view(
     spec: ModelSpec, rng: np.random.Generator, easy: bool = False, segment_share: float = 0.25
 ) -> tuple[mv.MotionVideo, float, int]:
     """A random (video, window start, crop): clips, and a `segment_share` of windows of segment
-    videos (straddling their boundaries, edge wraps and cuts).
+    videos (straddling their boundaries and cuts).
 
     `easy`: the curriculum's first phase: clips on uniform backgrounds whose shape is brighter
     than the background, and a crop that shows it throughout.

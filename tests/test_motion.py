@@ -123,6 +123,32 @@ def test_the_held_out_set_covers_every_range() -> None:
     assert 2.0 - 1e-9 <= min(c.duration for c in clips) and max(c.duration for c in clips) <= 3
 
 
+def test_segment_videos_stay_inside_the_ranges() -> None:
+    """A 60-s video of 6–10 segments (3–10 s, neighbours differ) whose shape stays wholly on
+    screen at 8–20 % of the short side, at the speeds and growth rates of the clips."""
+    rng = np.random.default_rng(SEGMENT_SEED + 1)
+    for _ in range(40):
+        video = mv.random_segment_video(rng, size=mv.random_frame_size(rng))
+        w, h, short = video.scene.width, video.scene.height, video.scene.short
+        assert 6 <= len(video.segments) <= 10 and video.duration == pytest.approx(60)
+        labels = [s.label for s in video.segments]
+        assert all(a != b for a, b in zip(labels, labels[1:], strict=False))
+        t = np.linspace(0, 60, 6000, endpoint=False)
+        cx, cy, size = video.geometry(t)
+        assert np.all(size >= 0.08 * short - 1e-6) and np.all(size <= 0.2 * short + 1e-6)
+        assert np.all(cx - size / 2 >= 0) and np.all(cx + size / 2 <= w)
+        assert np.all(cy - size / 2 >= 0) and np.all(cy + size / 2 <= h)
+        for seg in video.segments:
+            assert 3 - 1e-9 <= seg.seconds <= mv.MAX_SECONDS[seg.label] + 1e-9 <= 10 + 1e-9
+            if seg.label.startswith("moving"):
+                length = w if seg.vx else h
+                assert 0.15 <= abs(seg.vx or seg.vy) / length <= 0.40
+            if seg.label in ("growing", "shrinking"):
+                assert 1.5 - 1e-9 <= np.exp(abs(seg.rate) * 4) <= 2.5 + 1e-9
+    with pytest.raises(ValueError, match="longest"):
+        mv.random_segment_video(rng, [("moving left", 6.0)], duration=6.0)
+
+
 def test_held_out_accuracy_through_the_cli(held_out) -> None:
     paths = [str(path) for _, path in held_out]
     result = cli("predict", *paths, "--model", MODEL, "--json", "--offline")
