@@ -725,8 +725,8 @@ def main(argv: list[str] | None = None) -> None:
         description="Train motion-tiny on synthetic motion videos (CPU, fixed seed) and write "
         "vidcls/assets/motion-tiny/ and examples/motion.mp4.",
     )
-    parser.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
-    parser.add_argument("--batch", type=int, default=32, help="views per step (default 32)")
+    parser.add_argument("--steps", type=int, default=7500, help="optimiser steps (default 7500)")
+    parser.add_argument("--batch", type=int, default=8, help="views per step (default 8)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=6e-4, help="peak learning rate (default 6e-4)")
     parser.add_argument(

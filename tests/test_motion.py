@@ -29,14 +29,16 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import motion_videos as mv  # noqa: E402
 
 MODEL = "motion-tiny"
-# Issue 5 asks for 95 % clip accuracy (90 % per class) and 90 % of a segment video's duration.
-# The shipped model does not reach that yet (measured on this held-out set: 89.8 % of clips,
-# 76 % for the weakest class, growing/shrinking; 52–57 % of the segment videos, whose long moves
-# wrap around the frame edges). The floors below sit under what it measures, so a pipeline fault
-# (channels, mirroring, rotation, frame order, time at 60 fps) still fails them; they rise to the
-# issue's targets with a model that meets them.
-CLIP_ACCURACY, CLASS_ACCURACY = 0.85, 0.70
-SEGMENT_DURATION = 0.45
+# Issue 5's targets: 95 % of the held-out clips and 90 % of each class, 90 % of a segment video's
+# duration, the same segments at 24 and 60 fps. The shipped model meets the first and the last
+# (96.6 % of clips; identical segments) but not the other two: 86 % for its weakest class
+# (growing, read as still) and 72–82 % of the segment videos, most of that loss in the windows
+# that straddle a boundary (a change of size that reverses reads as still, a cut as a move).
+# Those floors sit under what it measures, so a pipeline fault (channels, mirroring, rotation,
+# frame order, time at 60 fps) still fails them; they rise to the targets with a model that
+# gets there.
+CLIP_ACCURACY, CLASS_ACCURACY = 0.95, 0.80
+SEGMENT_DURATION = 0.65
 EXAMPLE = ROOT / "examples" / "motion.mp4"
 HELD_OUT_SEED = 20_251_121  # training draws from seeds 0 and 1
 SEGMENT_SEED = 7_777
@@ -272,22 +274,18 @@ def test_segments_of_a_60_s_video(timelines, spec, name: str) -> None:
     assert not missed, f"no predicted boundary within a span of {missed}; " + report
 
 
-def _label_at(segments: list[dict], t: float) -> str:
-    return next(s["label"] for s in segments if s["start"] <= t <= s["end"])
-
-
-def test_the_same_video_at_24_and_60_fps_gives_the_same_segments(timelines) -> None:
-    """Frames are picked by time, so the frame rate changes little: the same windows, and the
-    same label at (issue 5's target: all of; this model: at least 90 % of) every instant."""
+def test_the_same_video_at_24_and_60_fps_gives_the_same_segments(timelines, spec) -> None:
+    """Frames are picked by time, so the frame rate changes nothing that matters: the same
+    windows, the same labels in the same order, every boundary within one hop."""
     (_, slow), (_, fast) = timelines["24"], timelines["60"]
     a, b = slow["segments"], fast["segments"]
     report = (
         f"24 fps: {[(s['end'], s['label']) for s in a]}; 60: {[(s['end'], s['label']) for s in b]}"
     )
     assert slow["num_windows"] == fast["num_windows"], report
-    instants = np.arange(0.05, 60, 0.1)
-    same = np.mean([_label_at(a, t) == _label_at(b, t) for t in instants])
-    assert same >= 0.90, f"same label at {same:.1%} of the instants; " + report
+    assert [s["label"] for s in a] == [s["label"] for s in b], report
+    hop = spec.span / 2
+    assert all(abs(x["end"] - y["end"]) <= hop + 1e-3 for x, y in zip(a, b, strict=True)), report
 
 
 # ------------------------------------------------------------------------------- the package
