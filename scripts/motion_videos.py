@@ -335,6 +335,14 @@ def _place(rng: np.random.Generator, length: float, size: float, travel: float) 
     return float(rng.uniform(lo, hi)) if hi > lo else length / 2 - travel / 2
 
 
+def random_labels(rng: np.random.Generator, count: int) -> list[str]:
+    """`count` labels drawn one after the other, each different from the one before."""
+    labels: list[str] = []
+    for _ in range(count):
+        labels.append(str(rng.choice([c for c in CLASSES if not labels or c != labels[-1]])))
+    return labels
+
+
 def segment_plan(
     rng: np.random.Generator, duration: float = 60.0, count: int | None = None
 ) -> list[tuple[str, float]]:
@@ -345,9 +353,7 @@ def segment_plan(
     high_count = min(SEGMENT_COUNT[1], math.floor(duration / lo + 1e-9))
     while True:  # labels whose longest segments can fill the duration
         n = count if count is not None else int(rng.integers(low_count, high_count + 1))
-        labels: list[str] = []
-        for _ in range(n):
-            labels.append(str(rng.choice([c for c in CLASSES if not labels or c != labels[-1]])))
+        labels = random_labels(rng, n)
         hi = np.array([MAX_SECONDS[label] for label in labels])
         if hi.sum() >= duration - 1e-9:
             break

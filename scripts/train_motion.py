@@ -263,10 +263,7 @@ def normalise(pixels: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
 
 def random_timeline(rng: np.random.Generator) -> mv.MotionVideo:
     """2–4 segments of 3 s to their label's longest, for windows across boundaries and cuts."""
-    count = int(rng.integers(2, 5))
-    labels: list[str] = []
-    for _ in range(count):
-        labels.append(str(rng.choice([c for c in mv.CLASSES if not labels or c != labels[-1]])))
+    labels = mv.random_labels(rng, int(rng.integers(2, 5)))
     lo = mv.SEGMENT_SECONDS[0]
     plan = [(label, float(rng.uniform(lo, mv.MAX_SECONDS[label]))) for label in labels]
     return mv.random_segment_video(rng, plan, fps=int(rng.choice(mv.FPS_CHOICES)))
