@@ -92,6 +92,22 @@ def test_segment_json(files) -> None:
     segments = record["segments"]
     assert segments[0]["start"] == 0.0 and segments[-1]["end"] == pytest.approx(11.0)
     assert all(a["end"] == b["start"] for a, b in zip(segments, segments[1:], strict=False))
+    # by default no segment is shorter than the span (unless it is the only one)
+    span = 256 / 30
+    assert record["min_duration"] == pytest.approx(span, abs=1e-6)
+    assert len(segments) == 1 or all(s["end"] - s["start"] >= span - 1e-3 for s in segments)
+
+
+def test_segment_min_duration_zero_keeps_every_piece(files) -> None:
+    args = ("segment", str(files["b"]), "--weights", str(files["weights"]), "--hop", "2")
+    record = json.loads(run(*args, "--min-duration", "0", "--json").stdout)
+    assert record["min_duration"] == 0.0
+    segments = record["segments"]
+    # windows [0, 8.53], [2, 10.53], [2.47, 11]: the pieces between their edges, merged by label
+    edges = {0.0, 2.0, 2.467, 8.533, 10.533, 11.0}
+    assert {s["start"] for s in segments} | {segments[-1]["end"]} <= edges
+    default = json.loads(run(*args, "--json").stdout)["segments"]
+    assert len(default) <= len(segments)
 
 
 def test_stdin(files) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidcls.segments import merge_windows, window_bounds
+from vidcls.segments import merge_windows, pieces
 
 LABELS = ["walk", "run", "jump"]
 
@@ -16,31 +16,76 @@ def probs(*top: int, strength: float = 0.8) -> np.ndarray:
     return rows
 
 
-def test_bounds_fall_midway_between_centres() -> None:
-    windows = [(0.0, 4.0), (2.0, 6.0), (4.0, 8.0)]  # hop 2, span 4: centres 2, 4, 6
-    assert window_bounds(windows, end=8.0) == [(0.0, 3.0), (3.0, 5.0), (5.0, 8.0)]
-    # hop == span: the windows themselves tile the video
-    assert window_bounds([(0, 5), (5, 10)], end=10.0) == [(0.0, 5.0), (5.0, 10.0)]
+def summary(segments) -> list[tuple[str, float, float, int]]:
+    return [(s.label, s.start, s.end, s.windows) for s in segments]
 
 
-def test_consecutive_windows_with_one_label_merge() -> None:
-    windows = [(2.0 * k, 2.0 * k + 4) for k in range(6)]  # ends at 14
-    p = probs(0, 0, 1, 1, 1, 2)
-    segments = merge_windows(windows, p, LABELS, end=14.0)
-    assert [(s.label, s.start, s.end, s.windows) for s in segments] == [
-        ("walk", 0.0, 5.0, 2),
-        ("run", 5.0, 11.0, 3),
-        ("jump", 11.0, 14.0, 1),
+def test_pieces_average_the_windows_that_saw_them() -> None:
+    windows = [(0.0, 4.0), (2.0, 6.0), (4.0, 8.0)]  # hop 2, span 4
+    p = probs(0, 1, 2)
+    spans, table = pieces(windows, p, end=8.0)
+    assert spans == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, 8.0)]
+    np.testing.assert_allclose(table, [p[0], (p[0] + p[1]) / 2, (p[1] + p[2]) / 2, p[2]])
+
+
+def test_pieces_no_window_saw_take_the_nearest() -> None:
+    windows = [(0.0, 1.0), (3.0, 4.0)]  # hop 3, span 1: [1, 3] unseen
+    spans, table = pieces(windows, probs(0, 1), end=4.5)
+    assert spans == [(0.0, 1.0), (1.0, 3.0), (3.0, 4.0), (4.0, 4.5)]
+    # [1, 3] is as near to both centres (0.5, 3.5) as can be; the first wins the tie
+    assert [int(r.argmax()) for r in table] == [0, 0, 1, 1]
+
+
+def test_windows_that_tile_the_video_give_their_own_labels() -> None:
+    windows = [(4.0 * k, 4.0 * k + 4) for k in range(4)]  # hop == span
+    segments = merge_windows(windows, probs(0, 0, 1, 2), LABELS, end=16.0)
+    assert summary(segments) == [
+        ("walk", 0.0, 8.0, 2),
+        ("run", 8.0, 12.0, 1),
+        ("jump", 12.0, 16.0, 1),
     ]
     assert segments[0].score == pytest.approx(0.8)
-    # the segments tile [0, end] without gaps or overlap
+
+
+def test_a_straddling_window_is_outvoted_by_its_neighbours() -> None:
+    """Hop half the span: the window across the walk->run boundary reads as 'jump' (neither),
+    but each half of it was also seen whole by a neighbour that is sure."""
+    windows = [(2.0 * k, 2.0 * k + 4) for k in range(5)]  # ends at 12, centres 2, 4, ... 10
+    p = np.array(
+        [[0.95, 0.03, 0.02], [0.95, 0.03, 0.02], [0.3, 0.2, 0.5], [0.03, 0.95, 0.02],
+         [0.03, 0.95, 0.02]]
+    )  # fmt: skip
+    segments = merge_windows(windows, p, LABELS, end=12.0)
+    # the boundary falls at the straddling window's centre (6), the window counted in the later
+    assert summary(segments) == [("walk", 0.0, 6.0, 2), ("run", 6.0, 12.0, 3)]
     assert all(a.end == b.start for a, b in zip(segments, segments[1:], strict=False))
+    assert sum(s.windows for s in segments) == len(windows)
+    # walk over [0, 2] (0.95), [2, 4] (0.95), [4, 6] ((0.95 + 0.3) / 2), weighted by time
+    assert segments[0].score == pytest.approx((0.95 + 0.95 + 0.625) / 3)
+
+
+def test_an_end_aligned_last_window_shares_its_overlap() -> None:
+    windows = [(0.0, 4.0), (4.0, 8.0), (5.0, 9.0)]  # the last one ends with the video
+    p = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.0, 0.3, 0.7]])
+    segments = merge_windows(windows, p, LABELS, end=9.0)
+    # [5, 8] is seen by both of the last two: run 0.55 beats jump 0.35; both centres (6, 7) lie
+    # in it, so the jump at the tail has no window of its own
+    assert summary(segments) == [
+        ("walk", 0.0, 4.0, 1),
+        ("run", 4.0, 8.0, 2),
+        ("jump", 8.0, 9.0, 0),
+    ]
 
 
 def test_score_is_the_mean_probability_of_the_label() -> None:
     p = np.array([[0.6, 0.3, 0.1], [0.9, 0.05, 0.05]])
     (segment,) = merge_windows([(0, 2), (2, 4)], p, LABELS, end=4.0)
     assert segment.score == pytest.approx(0.75) and segment.index == 0
+
+
+def test_a_range_starts_where_it_starts() -> None:
+    segments = merge_windows([(10.0, 14.0), (14.0, 18.0)], probs(2, 2), LABELS, 18.0, start=10.0)
+    assert summary(segments) == [("jump", 10.0, 18.0, 2)]
 
 
 def test_min_duration_folds_blips_into_the_better_neighbour() -> None:
@@ -52,6 +97,7 @@ def test_min_duration_folds_blips_into_the_better_neighbour() -> None:
     folded = merge_windows(windows, p, LABELS, end=7.0, min_duration=1.5)
     assert [(s.label, s.start, s.end) for s in folded] == [("walk", 0.0, 3.0), ("run", 3.0, 7.0)]
     assert folded[1].score == pytest.approx(np.mean([0.35, 0.8, 0.8, 0.8]))
+    assert sum(s.windows for s in folded) == len(windows)
 
 
 def test_min_duration_never_removes_the_last_segment() -> None:
@@ -61,3 +107,14 @@ def test_min_duration_never_removes_the_last_segment() -> None:
 
 def test_no_windows_no_segments() -> None:
     assert merge_windows([], np.zeros((0, 3)), LABELS, end=0.0) == []
+
+
+def test_a_segment_as_long_as_min_duration_stays() -> None:
+    span = 56 / 30  # motion-tiny's: window edges at multiples of span / 2, in floating point
+    windows = [(k * span / 2, k * span / 2 + span) for k in range(6)]
+    p = probs(0, 0, 0, 1, 0, 0)
+    p[3] = [0.005, 0.99, 0.005]
+    segments = merge_windows(windows, p, LABELS, end=windows[-1][1], min_duration=span)
+    # the sure window outvotes either neighbour on the two pieces it shares: exactly one span
+    assert [s.label for s in segments] == ["walk", "run", "walk"]
+    assert segments[1].end - segments[1].start == pytest.approx(span)

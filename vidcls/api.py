@@ -84,7 +84,8 @@ def segment(
 ) -> dict[str, Any]:
     """Per-window top-k with start/end seconds, and windows merged into labelled segments.
 
-    Options: those of predict, plus hop (seconds, default the span) and min_duration.
+    Options: those of predict, plus hop (seconds, default the span) and min_duration (seconds,
+    default the span: shorter segments are folded into a neighbour; 0 keeps them all).
     """
     loaded, opts = _prepare(model, "segment", options)
     return _result(loaded, video, opts)

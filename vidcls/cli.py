@@ -287,8 +287,13 @@ def segment(
         float | None, typer.Option(min=0.001, help="Seconds between windows (default: the span).")
     ] = None,
     min_duration: Annotated[
-        float, typer.Option(min=0.0, help="Fold segments shorter than this into a neighbour.")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Fold segments shorter than this into a neighbour (default: the span; 0 keeps "
+            "them all).",
+        ),
+    ] = None,
     top_k: TopKOpt = 5,
     crops: CropsOpt = None,
     start: StartOpt = None,

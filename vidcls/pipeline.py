@@ -36,7 +36,7 @@ class Options:
     clips_count: int | None = None
     crops: int | None = None
     hop: float | None = None
-    min_duration: float = 0.0
+    min_duration: float | None = None  # None: the model's span
     batch_size: int | str = "auto"
     start: float = 0.0
     end: float | None = None
@@ -250,7 +250,12 @@ def _summary(
         return record
     end = record["end"]
     record["hop"] = round(run.stream.plan.hop or run.stream.plan.span, 6)
-    record["min_duration"] = options.min_duration
+    # the span is the model's resolution in time: a shorter segment comes from windows that
+    # straddle two actions, not from an action the model saw
+    min_duration = options.min_duration
+    if min_duration is None:
+        min_duration = run.stream.plan.span
+    record["min_duration"] = round(min_duration, 6)
     strip = ("type", "file")
     record["windows"] = [{f: v for f, v in w.items() if f not in strip} for w in run.windows]
     if subset is not None:
@@ -258,7 +263,7 @@ def _summary(
         masked[:, subset] = table[:, subset]
         table = masked
     start = run.stream.plan.start
-    segments = merge_windows(run.spans, table, loaded.labels, end, options.min_duration, start)
+    segments = merge_windows(run.spans, table, loaded.labels, end, min_duration, start)
     record["segments"] = [s.as_dict() for s in segments]
     return record
 

@@ -1,8 +1,14 @@
 """From per-window scores to a timeline of action segments.
 
-Each window owns the stretch of video nearer to its centre than to any other window's, so with
-a hop smaller than the span the boundaries fall midway between window centres and the segments
-tile the video without overlap. Consecutive windows with the same top-1 label form a segment.
+Every moment takes the mean of the class probabilities of all the windows that saw it, and
+consecutive moments with the same top-1 label form a segment. With the hop equal to the span
+the windows tile the video and each moment has one window; with a smaller hop a moment is seen
+by several, and a window that straddles two actions (and may read as neither) is outvoted by its
+neighbours that saw one action whole. Moments no window saw (a hop longer than the span) take the
+nearest window's scores.
+
+The timeline is piecewise constant between the window edges, so the work is on those pieces:
+`pieces` cuts [start, end] at every window start and end and scores each piece.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
+_EPS = 1e-9
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -21,8 +29,8 @@ class Segment:
     end: float
     index: int  # class index
     label: str
-    score: float  # mean probability of the label over the segment's windows
-    windows: int
+    score: float  # the label's probability, averaged over the segment's time
+    windows: int  # windows whose centre lies in the segment
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -35,32 +43,46 @@ class Segment:
         }
 
 
-def window_bounds(
-    windows: Sequence[tuple[float, float]], end: float, start: float = 0.0
-) -> list[tuple[float, float]]:
-    """The part of [start, end] each (window start, window end) owns: up to the midpoints."""
-    if not windows:
-        return []
-    centres = [(a + b) / 2 for a, b in windows]
-    cuts = [start] + [(c + d) / 2 for c, d in zip(centres, centres[1:], strict=False)] + [end]
-    return list(zip(cuts, cuts[1:], strict=False))
+def pieces(
+    windows: Sequence[tuple[float, float]], probs: np.ndarray, end: float, start: float = 0.0
+) -> tuple[list[tuple[float, float]], np.ndarray]:
+    """[start, end] cut at every window edge: the pieces and the mean probabilities of the
+    windows covering each (the nearest window's where none does)."""
+    import numpy as np
+
+    edges = sorted({start, end, *(min(max(t, start), end) for w in windows for t in w)})
+    spans = [(a, b) for a, b in zip(edges, edges[1:], strict=False) if b - a > _EPS]
+    bounds = np.array(windows, dtype=np.float64).reshape(-1, 2)
+    centres = bounds.mean(1)
+    rows = []
+    for a, b in spans:
+        covering = (bounds[:, 0] <= a + _EPS) & (bounds[:, 1] >= b - _EPS)
+        if not covering.any():
+            covering = np.arange(len(bounds)) == np.abs(centres - (a + b) / 2).argmin()
+        rows.append(probs[covering].mean(0))
+    return spans, np.array(rows).reshape(len(spans), probs.shape[1])
 
 
 def _runs(
-    owned: Sequence[tuple[float, float]],
+    spans: Sequence[tuple[float, float]],
     chosen: Sequence[int],
     probs: np.ndarray,
     labels: Sequence[str],
+    centres: np.ndarray,
 ) -> list[Segment]:
+    import numpy as np
+
+    lengths = np.array([b - a for a, b in spans])
     segments: list[Segment] = []
     first = 0
     for i in range(1, len(chosen) + 1):
         if i == len(chosen) or chosen[i] != chosen[first]:
             c = chosen[first]
-            score = float(probs[first:i, c].mean())
-            segments.append(
-                Segment(owned[first][0], owned[i - 1][1], c, labels[c], score, i - first)
-            )
+            a, b = spans[first][0], spans[i - 1][1]
+            score = float(np.average(probs[first:i, c], weights=lengths[first:i]))
+            last = i == len(chosen)
+            inside = (centres >= a) & ((centres <= b) if last else (centres < b))
+            segments.append(Segment(a, b, c, labels[c], score, int(inside.sum())))
             first = i
     return segments
 
@@ -73,23 +95,34 @@ def merge_windows(
     min_duration: float = 0.0,
     start: float = 0.0,
 ) -> list[Segment]:
-    """Merge windows (start, end) with class probabilities (windows, classes) into segments.
+    """Merge windows (start, end) with class probabilities (windows, classes) into segments
+    that tile [start, end].
 
-    Segments shorter than `min_duration` are folded into a neighbour: their windows take
-    whichever neighbouring label they score higher on, the longer neighbour on a tie.
+    Segments shorter than `min_duration` are folded into a neighbour: their time takes
+    whichever neighbouring label it scores higher on, the longer neighbour on a tie.
     """
-    owned = window_bounds(windows, end, start)
-    chosen = [int(p.argmax()) for p in probs]
-    segments = _runs(owned, chosen, probs, labels)
+    import numpy as np
+
+    if not len(windows):
+        return []
+    spans, table = pieces(windows, probs, end, start)
+    centres = np.array(windows, dtype=np.float64).mean(1)
+    lengths = np.array([b - a for a, b in spans])
+    chosen = [int(p.argmax()) for p in table]
+    segments = _runs(spans, chosen, table, labels, centres)
     while min_duration > 0 and len(segments) > 1:
         short = min(range(len(segments)), key=lambda i: segments[i].end - segments[i].start)
         seg = segments[short]
-        if seg.end - seg.start >= min_duration:
+        if seg.end - seg.start >= min_duration - 1e-6:  # a span of two half-span pieces stays
             break
-        first = sum(s.windows for s in segments[:short])
-        rows = probs[first : first + seg.windows]
+        first = next(i for i, (a, _) in enumerate(spans) if a >= seg.start - _EPS)
+        last = next(i for i, (_, b) in enumerate(spans) if b >= seg.end - _EPS) + 1
+        rows, weights = table[first:last], lengths[first:last]
         neighbours = [segments[j] for j in (short - 1, short + 1) if 0 <= j < len(segments)]
-        best = max(neighbours, key=lambda n: (float(rows[:, n.index].mean()), n.end - n.start))
-        chosen[first : first + seg.windows] = [best.index] * seg.windows
-        segments = _runs(owned, chosen, probs, labels)
+        best = max(
+            neighbours,
+            key=lambda n: (float(np.average(rows[:, n.index], weights=weights)), n.end - n.start),
+        )
+        chosen[first:last] = [best.index] * (last - first)
+        segments = _runs(spans, chosen, table, labels, centres)
     return segments
