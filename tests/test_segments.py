@@ -24,14 +24,14 @@ def test_pieces_average_the_windows_that_saw_them() -> None:
     windows = [(0.0, 4.0), (2.0, 6.0), (4.0, 8.0)]  # hop 2, span 4
     p = probs(0, 1, 2)
     spans, table = pieces(windows, p, end=8.0)
-    assert spans == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, 8.0)]
+    assert spans.tolist() == [[0.0, 2.0], [2.0, 4.0], [4.0, 6.0], [6.0, 8.0]]
     np.testing.assert_allclose(table, [p[0], (p[0] + p[1]) / 2, (p[1] + p[2]) / 2, p[2]])
 
 
 def test_pieces_no_window_saw_take_the_nearest() -> None:
     windows = [(0.0, 1.0), (3.0, 4.0)]  # hop 3, span 1: [1, 3] unseen
     spans, table = pieces(windows, probs(0, 1), end=4.5)
-    assert spans == [(0.0, 1.0), (1.0, 3.0), (3.0, 4.0), (4.0, 4.5)]
+    assert spans.tolist() == [[0.0, 1.0], [1.0, 3.0], [3.0, 4.0], [4.0, 4.5]]
     # [1, 3] is as near to both centres (0.5, 3.5) as can be; the first wins the tie
     assert [int(r.argmax()) for r in table] == [0, 0, 1, 1]
 
@@ -118,3 +118,44 @@ def test_a_segment_as_long_as_min_duration_stays() -> None:
     # the sure window outvotes either neighbour on the two pieces it shares: exactly one span
     assert [s.label for s in segments] == ["walk", "run", "walk"]
     assert segments[1].end - segments[1].start == pytest.approx(span)
+
+
+def _fold_by_hand(spans: np.ndarray, table: np.ndarray, min_duration: float) -> list[tuple]:
+    """The rule spelt out slowly: find the shortest run (the earliest of equals), give its pieces
+    the neighbouring label they score higher on (the longer neighbour on a tie), start again."""
+    chosen = list(table.argmax(1))
+    lengths = spans[:, 1] - spans[:, 0]
+    while True:
+        runs, a = [], 0
+        for i in range(1, len(chosen) + 1):
+            if i == len(chosen) or chosen[i] != chosen[a]:
+                runs.append((a, i, chosen[a]))
+                a = i
+        seconds = [spans[b - 1, 1] - spans[a, 0] for a, b, _ in runs]
+        k = int(np.argmin(seconds))
+        if len(runs) == 1 or seconds[k] >= min_duration - 1e-6:
+            return [(spans[a, 0], spans[b - 1, 1], c) for a, b, c in runs]
+        a, b, _ = runs[k]
+        sides = [j for j in (k - 1, k + 1) if 0 <= j < len(runs)]
+        best = max(
+            sides,
+            key=lambda j: (np.average(table[a:b, runs[j][2]], weights=lengths[a:b]), seconds[j]),
+        )
+        chosen[a:b] = [runs[best][2]] * (b - a)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_folding_matches_the_rule_spelt_out(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, span = int(rng.integers(5, 80)), float(rng.uniform(1, 4))
+    hop = span * float(rng.choice([0.25, 0.5, 1.0, 1.5]))
+    windows = [(k * hop, k * hop + span) for k in range(n)]
+    labels = [str(c) for c in range(4)]
+    p = rng.dirichlet(np.full(4, 0.3), n)
+    end = windows[-1][1]
+    min_duration = span * float(rng.uniform(0.5, 3))
+    got = merge_windows(windows, p, labels, end=end, min_duration=min_duration)
+    spans, table = pieces(windows, p, end)
+    want = _fold_by_hand(spans, table, min_duration)
+    assert [(s.start, s.end, s.index) for s in got] == want
+    assert sum(s.windows for s in got) == n
