@@ -109,51 +109,47 @@ def _fold(
     import numpy as np
 
     lengths = spans[:, 1] - spans[:, 0]
+    # mass[i, c]: class c's probability integrated over pieces [0, i); a run's vote for a label
+    # is a difference of two rows (its own length divides every vote alike, so it is left out)
     mass = np.vstack([np.zeros(table.shape[1]), np.cumsum(table * lengths[:, None], 0)])
-    time = np.concatenate([[0.0], np.cumsum(lengths)])
-    first = {a: [a, b, c] for a, b, c in runs}  # alive runs by first piece
-    order = [a for a, _, _ in runs]
+    alive = {a: (b, c) for a, b, c in runs}  # by first piece: (last piece + 1, class)
+    order = list(alive)
     prev = dict(zip(order[1:], order[:-1], strict=True))
     nxt = dict(zip(order[:-1], order[1:], strict=True))
 
     def seconds(a: int) -> float:
-        return float(spans[first[a][1] - 1, 1] - spans[a, 0])
+        return float(spans[alive[a][0] - 1, 1] - spans[a, 0])
 
     heap = [(seconds(a), a) for a in order]
     heapq.heapify(heap)
-    while heap and len(first) > 1:
+    while heap and len(alive) > 1:
         duration, a = heapq.heappop(heap)
-        if a not in first or duration != seconds(a):
+        if a not in alive or duration != seconds(a):
             continue  # folded away or grown since it was pushed
         if duration >= min_duration - 1e-6:  # a span of two half-span pieces stays
             break
-        b = first[a][1]
+        votes = mass[alive[a][0]] - mass[a]
         sides = [n for n in (prev.get(a), nxt.get(a)) if n is not None]
-
-        def vote(n: int, a: int = a, b: int = b) -> tuple[float, float]:
-            c = first[n][2]
-            return float((mass[b, c] - mass[a, c]) / (time[b] - time[a])), seconds(n)
-
-        into = max(sides, key=vote)
-        label = first[into][2]
+        into = max(sides, key=lambda n: (float(votes[alive[n][1]]), seconds(n)))
+        label = alive[into][1]
         # the run joins `into`; if the run on its other side has that label too, all three merge
         group = [a, into]
         other = nxt.get(a) if into == prev.get(a) else prev.get(a)
-        if other is not None and other != into and first[other][2] == label:
+        if other is not None and alive[other][1] == label:
             group.append(other)
-        lo, hi = min(group), max(first[g][1] for g in group)
+        lo, hi = min(group), max(alive[g][0] for g in group)
         before, after = prev.get(lo), nxt.get(max(group))
         for g in group:
-            del first[g]
+            del alive[g]
             prev.pop(g, None)
             nxt.pop(g, None)
-        first[lo] = [lo, hi, label]
+        alive[lo] = (hi, label)
         if before is not None:
             prev[lo], nxt[before] = before, lo
         if after is not None:
             nxt[lo], prev[after] = after, lo
         heapq.heappush(heap, (seconds(lo), lo))
-    return sorted((a, b, c) for a, b, c in first.values())
+    return sorted((a, b, c) for a, (b, c) in alive.items())
 
 
 def merge_windows(
