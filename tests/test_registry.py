@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
-from vidcls.cli import app
+from vidcls.cli import MODEL_COLUMNS, app, models_table
 from vidcls.errors import RegistryError, UnknownModelError
 from vidcls.registry import _registry_text, get_spec, package_labels, parse_registry, registry
 
@@ -125,11 +127,29 @@ def test_models_json_and_table() -> None:
     first = rows[0]
     assert first["span_seconds"] == pytest.approx(8.5333) and first["cached"] in (True, False)
     assert {"repo", "num_frames", "frame_stride", "crop", "short_side", "labels"} <= set(first)
-    table = runner.invoke(app, ["models"], env={"COLUMNS": "160"})
-    assert table.exit_code == 0
+    piped = runner.invoke(app, ["models"])  # not a terminal: a line per model, tab-separated
+    assert piped.exit_code == 0
+    lines = [line.split("\t") for line in piped.stdout.splitlines()]
+    assert lines[0] == MODEL_COLUMNS and [line[0] for line in lines[1:]] == NAMES
+    assert all(len(line) == len(MODEL_COLUMNS) for line in lines)
+    by_name = {line[0]: dict(zip(MODEL_COLUMNS, line, strict=True)) for line in lines[1:]}
+    assert by_name["timesformer"]["frames×stride"] == "8×32 @30"
+    assert by_name["timesformer"]["checkpoint"] == first["repo"]
+    assert by_name["timesformer-hr"]["input"] == "448→3×448"
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_models_table_fits_the_terminal(width: int) -> None:
+    rows = [line.split("\t") for line in CliRunner().invoke(app, ["models"]).stdout.splitlines()]
+    console = Console(file=io.StringIO(), width=width)
+    console.print(models_table(rows[1:], console))
+    text = console.file.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "…" not in text  # nothing cut short
     for name in NAMES:
-        assert f"│ {name} " in table.stdout
-    assert "8×32 @30" in table.stdout and "256→3×224" in table.stdout
+        assert f"\n{name} " in text
+    # the checkpoint column only where it fits whole
+    assert ("facebook/timesformer-base-finetuned-k400" in text) == (width == 200)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["models"], ["models", "--json"]])

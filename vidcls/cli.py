@@ -136,7 +136,10 @@ def _root(
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print the registry as JSON.")] = False,
 ) -> None:
-    """List the models vidcls knows: span, frames, input size, labels, and whether cached."""
+    """List the models vidcls knows: span, frames, input size, labels, and whether cached.
+
+    Piped, one tab-separated line per model with a header line first.
+    """
     from .hub import cached_weights
     from .registry import registry
 
@@ -148,16 +151,8 @@ def models(
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    table = Table(title="vidcls models", title_justify="left")
-    table.add_column("name", no_wrap=True)
-    table.add_column("checkpoint", overflow="fold")
-    table.add_column("frames×stride", no_wrap=True)
-    table.add_column("span", justify="right", no_wrap=True)
-    table.add_column("input", no_wrap=True)
-    table.add_column("labels")
-    table.add_column("cached")
-    for row in rows:
-        table.add_row(
+    cells = [
+        [
             row["name"],
             row["repo"] or f"bundled: {row['bundled']}",
             f"{row['num_frames']}×{row['frame_stride']} @{row['reference_fps']:g}",
@@ -167,8 +162,46 @@ def models(
             + (" bgr" if row["channel_order"] == "bgr" else ""),
             f"{row['labels']} ({row['num_classes']})",
             "yes" if row["cached"] else "no",
-        )
-    Console().print(table)
+        ]
+        for row in rows
+    ]
+    if not sys.stdout.isatty():
+        # a pipe gets one line per model (tab-separated, header first) for grep, cut and awk,
+        # not a box table folded to 80 columns
+        for line in [MODEL_COLUMNS, *cells]:
+            sys.stdout.write("\t".join(line) + "\n")
+        return
+    console = Console()
+    console.print(models_table(cells, console))
+
+
+MODEL_COLUMNS = ["name", "checkpoint", "frames×stride", "span", "input", "labels", "cached"]
+
+
+def models_table(cells: list[list[str]], console: Console) -> Table:
+    """The terminal's table; the checkpoint column only where it fits unfolded."""
+    from rich import box
+    from rich.measure import Measurement
+
+    def build(keep: list[int]) -> Table:
+        table = Table(
+            title="vidcls models", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+            pad_edge=False, padding=(0, 1, 0, 0),
+        )  # fmt: skip
+        for i in keep:
+            name = MODEL_COLUMNS[i]
+            table.add_column(
+                name, justify="right" if name == "span" else "left", no_wrap=name != "labels"
+            )
+        for line in cells:
+            table.add_row(*(line[i] for i in keep))
+        return table
+
+    table = build(list(range(len(MODEL_COLUMNS))))
+    wide = console.options.update_width(10_000)
+    if Measurement.get(console, wide, table).maximum > console.width:
+        table = build([i for i, name in enumerate(MODEL_COLUMNS) if name != "checkpoint"])
+    return table
 
 
 @app.command()
