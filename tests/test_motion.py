@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import sys
 import warnings
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,20 +33,23 @@ import motion_videos as mv  # noqa: E402
 
 MODEL = "motion-tiny"
 # Issue 5's targets: 95 % of the held-out clips and 90 % of each class, 90 % of a segment video's
-# duration, the same segments at 24 and 60 fps. The shipped model meets all but one here: 96.6 %
-# of clips, 94.8 / 95.7 / 92.0 % of the duration of the three segment videos (24 fps, 60 fps,
-# portrait) and identical segments, but 86 % for its weakest class (growing, read as still), so
-# that floor sits under what it measures and rises to the target with a model that gets there.
-# The segment figures lean on `segment`'s defaults (every moment averaged over the windows that
-# saw it, segments shorter than the span folded): one window at a time they were 72–82 %, and on
-# other random segment videos (not these seeds) the model gets 68–88 %, so the 90 % holds for
-# these videos rather than for every video of the task.
-CLIP_ACCURACY, CLASS_ACCURACY = 0.95, 0.80
+# duration, the same segments at 24 and 60 fps. The shipped model gets 97.4 % of these 420 clips
+# and 91.7 % of its weakest class (growing: slow growth of a shape a few model pixels wide reads
+# as still); 96.7 % and 93 % on 420 more from another seed. 60 clips a class, because with 21
+# (the first 147 of these, all this set used to be) one clip is 4.8 points: growing scored 18/21
+# there. Segments: 94.8 / 95.7 / 92.0 % of the duration of the three videos below (24 fps,
+# 60 fps, portrait) and identical segments at 24 and 60 fps. Those figures lean on `segment`'s
+# defaults (every moment averaged over the windows that saw it, segments shorter than the span
+# folded): one window at a time they were 72–82 %. On ten other random segment videos (seed 4242,
+# every frame size) the model gets 64–92 %, 79 % on average, mostly by reading slow growth or
+# shrinkage over a long segment as still, so the 90 % holds for these videos, not for every
+# video of the task.
+CLIP_ACCURACY, CLASS_ACCURACY = 0.95, 0.90
 SEGMENT_DURATION = 0.90
 EXAMPLE = ROOT / "examples" / "motion.mp4"
 HELD_OUT_SEED = 20_251_121  # training draws from seeds 0 and 1
 SEGMENT_SEED = 7_777
-PER_CLASS = 21  # 147 clips of 2-3 s
+PER_CLASS = 60  # 420 clips of 2-3 s
 
 
 def cli(*args: str):
@@ -91,10 +97,14 @@ def held_out_clips() -> list[mv.MotionVideo]:
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[mv.MotionVideo, Path]]:
     root = tmp_path_factory.mktemp("motion-held-out")
-    return [
-        (clip, mv.write_video(clip, root / f"{i:03d}.mp4"))
-        for i, clip in enumerate(held_out_clips())
-    ]
+    clips = held_out_clips()
+    paths = [root / f"{i:03d}.mp4" for i in range(len(clips))]
+    # encoding is most of this test's time and runs on one core: one process per core (spawned:
+    # a fork of a process whose torch threads are running can hang)
+    workers = min(4, os.cpu_count() or 1)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        written = list(pool.map(mv.write_video, clips, paths, chunksize=8))
+    return list(zip(clips, written, strict=True))
 
 
 def test_the_held_out_set_covers_every_range() -> None:
