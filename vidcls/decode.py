@@ -11,6 +11,7 @@ resized, so memory stays bounded whatever the length of the video.
 from __future__ import annotations
 
 import heapq
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -46,6 +47,21 @@ class DecodeStats:
 
 
 Convert = Callable[["av.VideoFrame"], "np.ndarray"]
+
+
+def frame_threads() -> int:
+    """Decoder threads: two more than the cores, where libavcodec's own choice is one more.
+
+    Skipping frames no window needs leaves a chain of reference frames, each waiting on the one
+    before; with frames in flight beyond the cores, a core that would wait takes the next frame.
+    On 2 cores this decodes the 1080p bench files 5-12 % faster (BENCHMARKS.md); libavcodec warns
+    above 16 frame threads.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return min(16, cores + 2)
 
 
 def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -169,6 +185,8 @@ def pick_frames(
     """
     stream = video_stream(container)
     stream.thread_type = threads
+    if threads == "AUTO":
+        stream.codec_context.thread_count = frame_threads()
     tolerance = max(EPS, float(stream.time_base or 0) / 2)
     if seek > 0 and origin is not None:
         target = int((origin + seek) / float(stream.time_base))
