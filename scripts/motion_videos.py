@@ -65,6 +65,10 @@ JITTER_PX = 1.0
 MIN_CONTRAST = 110.0  # RGB distance from the shape's colour to every background colour
 SEGMENT_SECONDS = (3.0, 10.0)
 SEGMENT_COUNT = (6, 10)
+# the held-out clips of tests/test_motion.py and bench/bf16_agreement.py (training draws from
+# seeds 0 and 1); 60 a class, so that one clip moves a class by 1.7 points
+HELD_OUT_SEED = 20_251_121
+HELD_OUT_PER_CLASS = 60
 
 _MOVES = {
     "moving left": (-1, 0),
@@ -328,6 +332,37 @@ def random_clip(
     return MotionVideo(scene, (seg,), fps, rotation)
 
 
+def held_out_clips(
+    seed: int = HELD_OUT_SEED, per_class: int = HELD_OUT_PER_CLASS
+) -> list[MotionVideo]:
+    """`per_class` clips of each class, in rounds of one per class: every fps, rotation,
+    orientation, shape and background, and per class one clip at the smallest and one at the
+    largest frame size, the rest drawn from the whole range. A larger `per_class` with the same
+    seed begins with the same clips."""
+    rng = np.random.default_rng(seed)
+    clips = []
+    for j in range(per_class):
+        for c, label in enumerate(CLASSES):
+            portrait = bool((j + c) % 2)
+            size = None
+            if j in (0, 1):
+                w, h = (160, 120) if j == 0 else (1280, 720)
+                size = (h, w) if portrait else (w, h)
+            clips.append(
+                random_clip(
+                    rng,
+                    label,
+                    fps=FPS_CHOICES[(j + c) % len(FPS_CHOICES)],
+                    rotation=ROTATIONS[(j + 2 * c) % len(ROTATIONS)],
+                    portrait=portrait,
+                    size=size,
+                    shape=SHAPES[(j // 2 + c) % 2],
+                    background=BACKGROUNDS[(j // 4 + c) % 2],
+                )
+            )
+    return clips
+
+
 def _place(rng: np.random.Generator, length: float, size: float, travel: float) -> float:
     """A start centre so that the shape stays wholly inside [0, length] over the travel."""
     lo = size / 2 + max(0.0, -travel) + 1
@@ -564,6 +599,21 @@ def write_video(
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
+
+
+def write_videos(videos: Sequence[MotionVideo], paths: Sequence[Path], workers: int = 0) -> None:
+    """`write_video` for many videos, one process per core (`workers`, 0: every core).
+
+    Spawned, not forked: a fork of a process whose torch threads are running can hang.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = workers or min(4, os.cpu_count() or 1)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        list(pool.map(write_video, videos, paths, chunksize=8))
 
 
 def write_example(path: str | Path) -> Path:

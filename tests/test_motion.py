@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-import os
 import sys
 import warnings
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +44,7 @@ MODEL = "motion-tiny"
 CLIP_ACCURACY, CLASS_ACCURACY = 0.95, 0.90
 SEGMENT_DURATION = 0.90
 EXAMPLE = ROOT / "examples" / "motion.mp4"
-HELD_OUT_SEED = 20_251_121  # training draws from seeds 0 and 1
 SEGMENT_SEED = 7_777
-PER_CLASS = 60  # 420 clips of 2-3 s
 
 
 def cli(*args: str):
@@ -67,31 +62,7 @@ def loaded():
 
 
 def held_out_clips() -> list[mv.MotionVideo]:
-    """PER_CLASS clips per class; every fps, rotation, orientation, shape and background, and
-    per class one clip at the smallest and one at the largest frame size, the rest drawn from the
-    whole range."""
-    rng = np.random.default_rng(HELD_OUT_SEED)
-    clips = []
-    for j in range(PER_CLASS):
-        for c, label in enumerate(mv.CLASSES):
-            portrait = bool((j + c) % 2)
-            size = None
-            if j in (0, 1):
-                w, h = (160, 120) if j == 0 else (1280, 720)
-                size = (h, w) if portrait else (w, h)
-            clips.append(
-                mv.random_clip(
-                    rng,
-                    label,
-                    fps=mv.FPS_CHOICES[(j + c) % len(mv.FPS_CHOICES)],
-                    rotation=mv.ROTATIONS[(j + 2 * c) % len(mv.ROTATIONS)],
-                    portrait=portrait,
-                    size=size,
-                    shape=mv.SHAPES[(j // 2 + c) % 2],
-                    background=mv.BACKGROUNDS[(j // 4 + c) % 2],
-                )
-            )
-    return clips
+    return mv.held_out_clips()  # 60 clips of 2-3 s per class, 420
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +70,8 @@ def held_out(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[mv.MotionVi
     root = tmp_path_factory.mktemp("motion-held-out")
     clips = held_out_clips()
     paths = [root / f"{i:03d}.mp4" for i in range(len(clips))]
-    # encoding is most of this test's time and runs on one core: one process per core (spawned:
-    # a fork of a process whose torch threads are running can hang)
-    workers = min(4, os.cpu_count() or 1)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        written = list(pool.map(mv.write_video, clips, paths, chunksize=8))
-    return list(zip(clips, written, strict=True))
+    mv.write_videos(clips, paths)  # encoding is most of this test's time: a process per core
+    return list(zip(clips, paths, strict=True))
 
 
 def test_the_held_out_set_covers_every_range() -> None:
