@@ -61,21 +61,17 @@ def loaded():
     return vidcls.load_model(MODEL, device="cpu", offline=True)
 
 
-def held_out_clips() -> list[mv.MotionVideo]:
-    return mv.held_out_clips()  # 60 clips of 2-3 s per class, 420
-
-
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[mv.MotionVideo, Path]]:
     root = tmp_path_factory.mktemp("motion-held-out")
-    clips = held_out_clips()
+    clips = mv.held_out_clips()  # 60 clips of 2-3 s per class, 420
     paths = [root / f"{i:03d}.mp4" for i in range(len(clips))]
     mv.write_videos(clips, paths)  # encoding is most of this test's time: a process per core
     return list(zip(clips, paths, strict=True))
 
 
 def test_the_held_out_set_covers_every_range() -> None:
-    clips = held_out_clips()
+    clips = mv.held_out_clips()
     for label in mv.CLASSES:
         mine = [c for c in clips if c.label == label]
         assert {c.fps for c in mine} == set(mv.FPS_CHOICES)

@@ -52,10 +52,10 @@ Convert = Callable[["av.VideoFrame"], "np.ndarray"]
 def frame_threads() -> int:
     """Decoder threads: two more than the cores, where libavcodec's own choice is one more.
 
-    Skipping frames no window needs leaves a chain of reference frames, each waiting on the one
-    before; with frames in flight beyond the cores, a core that would wait takes the next frame.
-    On 2 cores this decodes the 1080p bench files 5-12 % faster (BENCHMARKS.md); libavcodec warns
-    above 16 frame threads.
+    Measured, not derived: on 2 cores this decodes the 1080p bench files 5-12 % faster
+    (BENCHMARKS.md). The likely reason is that with the frames no window needs skipped, what is
+    left is a chain of reference frames, each waiting on the one before, and one more frame in
+    flight keeps a waiting core busy. libavcodec warns above 16 frame threads.
     """
     try:
         cores = len(os.sched_getaffinity(0))
