@@ -468,6 +468,19 @@ def random_segment_video(
     return MotionVideo(scene, tuple(segments), fps, rotation)
 
 
+def correct_seconds(
+    truth: Sequence[tuple[float, float, str]], segments: Sequence[dict[str, object]]
+) -> float:
+    """Seconds of the truth's (start, end, label) that predicted segments ({start, end, label},
+    as `vidcls segment --json` writes them) cover with the same label."""
+    total = 0.0
+    for a, b, label in truth:
+        for s in segments:
+            if s["label"] == label:
+                total += max(0.0, min(b, float(s["end"])) - max(a, float(s["start"])))
+    return total
+
+
 def example_video() -> MotionVideo:
     """The README's example: a red circle moving right over a blue-green gradient, 4 s."""
     scene = Scene(

@@ -221,15 +221,6 @@ def timelines(tmp_path_factory: pytest.TempPathFactory, loaded, spec):
     return out
 
 
-def _correct_seconds(truth: list[tuple[float, float, str]], segments: list[dict]) -> float:
-    total = 0.0
-    for a, b, label in truth:
-        for s in segments:
-            if s["label"] == label:
-                total += max(0.0, min(b, s["end"]) - max(a, s["start"]))
-    return total
-
-
 @pytest.mark.parametrize("name", ["24", "60", "portrait"])
 def test_segments_of_a_60_s_video(timelines, spec, name: str) -> None:
     video, record = timelines[name]
@@ -239,7 +230,7 @@ def test_segments_of_a_60_s_video(timelines, spec, name: str) -> None:
     assert all(3 - 1e-9 <= s.seconds <= 10 + 1e-9 for s in video.segments)
     assert record["hop"] == pytest.approx(spec.span / 2, abs=1e-3)
     assert record["duration"] == pytest.approx(60, abs=0.05)
-    correct = _correct_seconds(truth, segments) / record["duration"]
+    correct = mv.correct_seconds(truth, segments) / record["duration"]
     found = [s["end"] for s in segments[:-1]]
     missed = [b for _, b, _ in truth[:-1] if not any(abs(b - f) <= spec.span for f in found)]
     shown = [(s["start"], s["end"], s["label"]) for s in segments]
