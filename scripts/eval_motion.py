@@ -26,30 +26,19 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import motion_videos as mv  # noqa: E402
+import train_motion as tm  # noqa: E402
 
 import vidcls  # noqa: E402
-from vidcls.clips import frame_indices  # noqa: E402
 
 NAME = "motion-tiny"
 SEED = 4242
 TARGET = 0.90  # the issue's share of the duration
 
 
-def luminance(colour: tuple[int, int, int]) -> float:
-    return 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
-
-
 def contrast(scene: mv.Scene) -> float:
     """Shape luminance minus the background's nearest (signed: > 0 a brighter shape)."""
-    shape = luminance(scene.colour)
-    return min((shape - luminance(c) for c in scene.bg_colours), key=abs)
-
-
-def window_labels(spec, video: mv.MotionVideo, start: float) -> np.ndarray:
-    """True label of each frame the pipeline takes for the window starting at `start`."""
-    wanted = start + np.array(frame_indices(spec)) / spec.reference_fps
-    index = np.clip(np.floor((wanted + 1e-6) * video.fps + 1e-9), 0, video.n_frames - 1)
-    return video.labels_at(index / video.fps)
+    shape = tm.luminance(scene.colour)
+    return min((shape - tm.luminance(c) for c in scene.bg_colours), key=abs)
 
 
 def score(loaded, video: mv.MotionVideo, path: Path) -> dict[str, float]:
@@ -57,17 +46,15 @@ def score(loaded, video: mv.MotionVideo, path: Path) -> dict[str, float]:
     record = vidcls.segment(path, loaded, hop=spec.span / 2)
     segments = record["segments"]
     truth = video.truth()
-    found = [s["end"] for s in segments[:-1]]
-    missed = sum(not any(abs(b - f) <= spec.span for f in found) for _, b, _ in truth[:-1])
     clean = right = 0
     for window in record["windows"]:
-        labels = window_labels(spec, video, window["start"])
+        labels = video.labels_at(tm.frame_times(spec, video, window["start"]))
         if (labels == labels[0]).all():
             clean += 1
             right += window["top_k"][0]["label"] == mv.CLASSES[labels[0]]
     return {
         "correct": mv.correct_seconds(truth, segments) / record["duration"],
-        "missed": missed,
+        "missed": len(mv.missed_boundaries(truth, segments, spec.span)),
         "boundaries": len(truth) - 1,
         "clean": clean,
         "clean_right": right,

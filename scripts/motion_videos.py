@@ -481,6 +481,16 @@ def correct_seconds(
     return total
 
 
+def missed_boundaries(
+    truth: Sequence[tuple[float, float, str]],
+    segments: Sequence[dict[str, object]],
+    within: float,
+) -> list[float]:
+    """The truth's boundaries with no predicted boundary (a segment's end) within `within` s."""
+    found = [float(s["end"]) for s in segments[:-1]]
+    return [b for _, b, _ in truth[:-1] if not any(abs(b - f) <= within for f in found)]
+
+
 def example_video() -> MotionVideo:
     """The README's example: a red circle moving right over a blue-green gradient, 4 s."""
     scene = Scene(
