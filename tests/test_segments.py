@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vidcls.pipeline import default_min_duration
 from vidcls.segments import merge_windows, pieces
 
 LABELS = ["walk", "run", "jump"]
@@ -100,6 +101,29 @@ def test_min_duration_folds_blips_into_the_better_neighbour() -> None:
     assert sum(s.windows for s in folded) == len(windows)
 
 
+def test_a_short_run_between_two_labels_is_cut_where_their_votes_cross() -> None:
+    """Hop half the span: the window across the walk->run boundary is sure it saw a jump and
+    wins the two pieces it shares with sure neighbours. Folded, its time is shared between
+    walk and run at the straddling window's centre, not handed whole to one of them."""
+    windows = [(2.0 * k, 2.0 * k + 4) for k in range(7)]  # centres 2, 4, ... 14
+    p = probs(0, 0, 0, 2, 1, 1, 1, strength=0.95)
+    p[3] = [0.01, 0.01, 0.98]
+    kept = merge_windows(windows, p, LABELS, end=16.0, min_duration=4.0)
+    assert [(s.label, s.start, s.end) for s in kept] == [
+        ("walk", 0.0, 6.0), ("jump", 6.0, 10.0), ("run", 10.0, 16.0)
+    ]  # fmt: skip
+    folded = merge_windows(windows, p, LABELS, end=16.0, min_duration=5.0)
+    assert summary(folded) == [("walk", 0.0, 8.0, 3), ("run", 8.0, 16.0, 4)]
+
+
+def test_a_folded_run_at_the_end_joins_its_only_neighbour() -> None:
+    windows = [(2.0 * k, 2.0 * k + 4) for k in range(4)]
+    p = probs(0, 0, 0, 2)
+    p[3] = [0.01, 0.01, 0.98]
+    segments = merge_windows(windows, p, LABELS, end=10.0, min_duration=6.0)
+    assert [(s.label, s.start, s.end) for s in segments] == [("walk", 0.0, 10.0)]
+
+
 def test_min_duration_never_removes_the_last_segment() -> None:
     segments = merge_windows([(0.0, 1.0)], probs(1), LABELS, end=1.0, min_duration=10)
     assert [(s.label, s.start, s.end) for s in segments] == [("run", 0.0, 1.0)]
@@ -121,8 +145,11 @@ def test_a_segment_as_long_as_min_duration_stays() -> None:
 
 
 def _fold_by_hand(spans: np.ndarray, table: np.ndarray, min_duration: float) -> list[tuple]:
-    """The rule spelt out slowly: find the shortest run (the earliest of equals), give its pieces
-    the neighbouring label they score higher on (the longer neighbour on a tie), start again."""
+    """The rule spelt out slowly: find the shortest run (the earliest of equals). Between two
+    different labels, cut it where the earlier label's time-weighted score on the left plus the
+    later one's on the right is highest (the cut nearest the middle on a tie), each side joining
+    its neighbour; otherwise give it the neighbouring label it scores higher on (the longer
+    neighbour on a tie). Start again."""
     chosen = list(table.argmax(1))
     lengths = spans[:, 1] - spans[:, 0]
     while True:
@@ -137,6 +164,19 @@ def _fold_by_hand(spans: np.ndarray, table: np.ndarray, min_duration: float) -> 
             return [(spans[a, 0], spans[b - 1, 1], c) for a, b, c in runs]
         a, b, _ = runs[k]
         sides = [j for j in (k - 1, k + 1) if 0 <= j < len(runs)]
+        if len(sides) == 2 and runs[k - 1][2] != runs[k + 1][2]:
+            before, after = runs[k - 1][2], runs[k + 1][2]
+            score = {
+                c: float(table[a:c, before] @ lengths[a:c] + table[c:b, after] @ lengths[c:b])
+                for c in range(a, b + 1)
+            }
+            top = max(score.values())
+            cut = min(
+                (c for c in score if score[c] >= top - 1e-9), key=lambda c: abs(2 * c - a - b)
+            )
+            chosen[a:cut] = [before] * (cut - a)
+            chosen[cut:b] = [after] * (b - cut)
+            continue
         best = max(
             sides,
             key=lambda j: (np.average(table[a:b, runs[j][2]], weights=lengths[a:b]), seconds[j]),
@@ -159,3 +199,13 @@ def test_folding_matches_the_rule_spelt_out(seed: int) -> None:
     want = _fold_by_hand(spans, table, min_duration)
     assert [(s.start, s.end, s.index) for s in got] == want
     assert sum(s.windows for s in got) == n
+
+
+def test_default_min_duration_outlasts_one_window_only_when_windows_overlap() -> None:
+    # windows that tile (or leave gaps): each is the only vote on its time, so one stands
+    assert default_min_duration(4.0, 4.0) == 4.0
+    assert default_min_duration(4.0, 6.0) == 4.0
+    assert default_min_duration(56 / 30, 56 / 30 * (1 - 1e-12)) == 56 / 30  # rounding: tiling
+    # overlapping windows: a segment must outlast two consecutive windows
+    assert default_min_duration(4.0, 2.0) == 6.0
+    assert default_min_duration(4.0, 1.0) == 5.0

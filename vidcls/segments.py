@@ -102,54 +102,75 @@ def _segments(
 def _fold(
     runs: list[tuple[int, int, int]], spans: np.ndarray, table: np.ndarray, min_duration: float
 ) -> list[tuple[int, int, int]]:
-    """Fold runs shorter than `min_duration`, shortest (then earliest) first, each into the
-    neighbour whose label its time scores higher on (the longer neighbour on a tie)."""
+    """Fold runs shorter than `min_duration`, shortest (then earliest) first.
+
+    A run between two different labels is shared between them: its pieces up to the cut where
+    the earlier label's votes stop leading go to the earlier neighbour, the rest to the later
+    one, so a boundary that a straddling window blurred lands where the scores cross. A run at
+    either end, or between two runs of one label, joins its neighbour whole (the one its time
+    scores higher on, the longer on a tie).
+    """
     import heapq
 
     import numpy as np
 
     lengths = spans[:, 1] - spans[:, 0]
-    # mass[i, c]: class c's probability integrated over pieces [0, i); a run's vote for a label
-    # is a difference of two rows (its own length divides every vote alike, so it is left out)
+    # mass[i, c]: class c's probability integrated over pieces [0, i); a vote over pieces [a, b)
+    # is a difference of two rows
     mass = np.vstack([np.zeros(table.shape[1]), np.cumsum(table * lengths[:, None], 0)])
-    alive = {a: (b, c) for a, b, c in runs}  # by first piece: (last piece + 1, class)
-    order = list(alive)
-    prev = dict(zip(order[1:], order[:-1], strict=True))
-    nxt = dict(zip(order[:-1], order[1:], strict=True))
+    first = [a for a, _, _ in runs]  # per run: first piece, last piece + 1, class
+    last = [b for _, b, _ in runs]
+    label = [c for _, _, c in runs]
+    prev: list[int | None] = [None, *range(len(runs) - 1)]
+    nxt: list[int | None] = [*range(1, len(runs)), None]
+    gone = [False] * len(runs)
 
-    def seconds(a: int) -> float:
-        return float(spans[alive[a][0] - 1, 1] - spans[a, 0])
+    def entry(i: int) -> tuple[float, int, int]:
+        return float(spans[last[i] - 1, 1] - spans[first[i], 0]), first[i], i
 
-    heap = [(seconds(a), a) for a in order]
+    def unlink(i: int) -> None:
+        gone[i] = True
+        p, n = prev[i], nxt[i]
+        if p is not None:
+            nxt[p] = n
+        if n is not None:
+            prev[n] = p
+
+    heap = [entry(i) for i in range(len(runs))]
     heapq.heapify(heap)
-    while heap and len(alive) > 1:
-        duration, a = heapq.heappop(heap)
-        if a not in alive or duration != seconds(a):
-            continue  # folded away or grown since it was pushed
-        if duration >= min_duration - 1e-6:  # a span of two half-span pieces stays
+    alive = len(runs)
+    while heap and alive > 1:
+        item = heapq.heappop(heap)
+        i = item[2]
+        if gone[i] or item != entry(i):
+            continue  # folded away, or grown since it was pushed
+        if item[0] >= min_duration - 1e-6:  # a span of two half-span pieces stays
             break
-        votes = mass[alive[a][0]] - mass[a]
-        sides = [n for n in (prev.get(a), nxt.get(a)) if n is not None]
-        into = max(sides, key=lambda n: (float(votes[alive[n][1]]), seconds(n)))
-        label = alive[into][1]
-        # the run joins `into`; if the run on its other side has that label too, all three merge
-        group = [a, into]
-        other = nxt.get(a) if into == prev.get(a) else prev.get(a)
-        if other is not None and alive[other][1] == label:
-            group.append(other)
-        lo, hi = min(group), max(alive[g][0] for g in group)
-        before, after = prev.get(lo), nxt.get(max(group))
-        for g in group:
-            del alive[g]
-            prev.pop(g, None)
-            nxt.pop(g, None)
-        alive[lo] = (hi, label)
-        if before is not None:
-            prev[lo], nxt[before] = before, lo
-        if after is not None:
-            nxt[lo], prev[after] = after, lo
-        heapq.heappush(heap, (seconds(lo), lo))
-    return sorted((a, b, c) for a, (b, c) in alive.items())
+        p, n = prev[i], nxt[i]
+        if p is not None and n is not None and label[p] != label[n]:
+            cuts = np.arange(first[i], last[i] + 1)
+            lead = mass[cuts, label[p]] - mass[cuts, label[n]]
+            best = cuts[lead >= lead.max() - 1e-9]
+            cut = int(best[np.abs(2 * best - first[i] - last[i]).argmin()])  # ties: the middle
+            last[p], first[n] = cut, cut
+            unlink(i)
+            alive -= 1
+            grown = [p, n]
+        else:
+            votes = mass[last[i]] - mass[first[i]]
+            sides = [s for s in (p, n) if s is not None]
+            into = max(sides, key=lambda s: (float(votes[label[s]]), entry(s)[0]))
+            other = n if into == p else p
+            group = [i] + ([other] if other is not None and label[other] == label[into] else [])
+            first[into] = min(first[g] for g in (*group, into))
+            last[into] = max(last[g] for g in (*group, into))
+            for g in group:
+                unlink(g)
+            alive -= len(group)
+            grown = [into]
+        for g in grown:
+            heapq.heappush(heap, entry(g))
+    return [(first[i], last[i], label[i]) for i in range(len(runs)) if not gone[i]]
 
 
 def merge_windows(
