@@ -160,6 +160,17 @@ class MotionVideo:
                 out.append((seg.start, seg.end, seg.label))
         return out
 
+    def cuts(self, jump: float = 2.0) -> list[float]:
+        """Segment starts where the shape jumps by more than `jump` pixels (in position or
+        size): placed afresh because the next motion would not fit where it was."""
+        out = []
+        for seg in self.segments[1:]:
+            before = np.ravel(self.geometry(seg.start - 1e-6))
+            after = np.ravel(self.geometry(seg.start + 1e-6))
+            if np.abs(before - after).max() > jump:
+                out.append(seg.start)
+        return out
+
     def segment_index(self, t: np.ndarray | float) -> np.ndarray:
         ends = np.array([s.end for s in self.segments[:-1]])
         return np.searchsorted(ends, np.asarray(t, dtype=np.float64), side="right")
