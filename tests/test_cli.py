@@ -92,10 +92,11 @@ def test_segment_json(files) -> None:
     segments = record["segments"]
     assert segments[0]["start"] == 0.0 and segments[-1]["end"] == pytest.approx(11.0)
     assert all(a["end"] == b["start"] for a, b in zip(segments, segments[1:], strict=False))
-    # by default no segment is shorter than the span (unless it is the only one)
+    # windows overlap (hop 2 < span), so by default no segment is shorter than two consecutive
+    # windows, span + hop (unless it is the only one)
     span = 256 / 30
-    assert record["min_duration"] == pytest.approx(span, abs=1e-6)
-    assert len(segments) == 1 or all(s["end"] - s["start"] >= span - 1e-3 for s in segments)
+    assert record["min_duration"] == pytest.approx(span + 2, abs=1e-6)
+    assert len(segments) == 1 or all(s["end"] - s["start"] >= span + 2 - 1e-3 for s in segments)
 
 
 def test_segment_min_duration_zero_keeps_every_piece(files) -> None:

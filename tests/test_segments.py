@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vidcls.pipeline import default_min_duration
 from vidcls.segments import merge_windows, pieces
 
 LABELS = ["walk", "run", "jump"]
@@ -198,3 +199,13 @@ def test_folding_matches_the_rule_spelt_out(seed: int) -> None:
     want = _fold_by_hand(spans, table, min_duration)
     assert [(s.start, s.end, s.index) for s in got] == want
     assert sum(s.windows for s in got) == n
+
+
+def test_default_min_duration_outlasts_one_window_only_when_windows_overlap() -> None:
+    # windows that tile (or leave gaps): each is the only vote on its time, so one stands
+    assert default_min_duration(4.0, 4.0) == 4.0
+    assert default_min_duration(4.0, 6.0) == 4.0
+    assert default_min_duration(56 / 30, 56 / 30 * (1 - 1e-12)) == 56 / 30  # rounding: tiling
+    # overlapping windows: a segment must outlast two consecutive windows
+    assert default_min_duration(4.0, 2.0) == 6.0
+    assert default_min_duration(4.0, 1.0) == 5.0

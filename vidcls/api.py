@@ -85,7 +85,8 @@ def segment(
     """Per-window top-k with start/end seconds, and windows merged into labelled segments.
 
     Options: those of predict, plus hop (seconds, default the span) and min_duration (seconds,
-    default the span: shorter segments are folded into a neighbour; 0 keeps them all).
+    default the span, or span + hop when the hop is shorter: shorter segments are folded into
+    their neighbours; 0 keeps them all).
     """
     loaded, opts = _prepare(model, "segment", options)
     return _result(loaded, video, opts)

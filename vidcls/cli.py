@@ -323,8 +323,8 @@ def segment(
         float | None,
         typer.Option(
             min=0.0,
-            help="Fold segments shorter than this into a neighbour (default: the span; 0 keeps "
-            "them all).",
+            help="Fold segments shorter than this into their neighbours (default: the span, or "
+            "span + hop when the hop is shorter; 0 keeps them all).",
         ),
     ] = None,
     top_k: TopKOpt = 5,

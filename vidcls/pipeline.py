@@ -239,6 +239,18 @@ def run_files(
             yield name, "file", record
 
 
+def default_min_duration(span: float, hop: float) -> float:
+    """The shortest segment kept unless the user says otherwise.
+
+    The span is the model's resolution in time: a shorter segment comes from windows that
+    straddle two actions, not from an action the model saw. When windows overlap (hop < span)
+    every moment has several votes, and a segment no longer than one window can rest on that
+    window alone, typically one that straddles two actions and reads, sure of itself, as a third:
+    a segment must then outlast two consecutive windows (span + hop) to stand on its own.
+    """
+    return span + hop if hop < span - 1e-9 else span
+
+
 def _summary(
     loaded: LoadedModel, run: _FileRun, options: Options, subset: list[int] | None, k: int,
     table: np.ndarray,
@@ -249,12 +261,11 @@ def _summary(
         record["top_k"] = records.top_k(table.mean(0), loaded.labels, k, subset)
         return record
     end = record["end"]
-    record["hop"] = round(run.stream.plan.hop or run.stream.plan.span, 6)
-    # the span is the model's resolution in time: a shorter segment comes from windows that
-    # straddle two actions, not from an action the model saw
+    hop = run.stream.plan.hop or run.stream.plan.span
+    record["hop"] = round(hop, 6)
     min_duration = options.min_duration
     if min_duration is None:
-        min_duration = run.stream.plan.span
+        min_duration = default_min_duration(run.stream.plan.span, hop)
     record["min_duration"] = round(min_duration, 6)
     strip = ("type", "file")
     record["windows"] = [{f: v for f, v in w.items() if f not in strip} for w in run.windows]
