@@ -49,7 +49,6 @@ def score(loaded, video: mv.MotionVideo, path: Path, min_duration: float | None)
     record = vidcls.segment(path, loaded, hop=spec.span / 2, min_duration=min_duration)
     segments = record["segments"]
     truth = video.truth()
-    cuts = video.cuts()
     # per kind of window: [right, count]; right = top-1 is one of the labels it saw
     kinds = {"clean": [0, 0], "boundary": [0, 0], "cut": [0, 0]}
     for window in record["windows"]:
@@ -58,7 +57,7 @@ def score(loaded, video: mv.MotionVideo, path: Path, min_duration: float | None)
         if (labels == labels[0]).all():
             kind = "clean"
         else:
-            kind = "cut" if any(times[0] < c <= times[-1] for c in cuts) else "boundary"
+            kind = "cut" if video.cut_within(times) else "boundary"
         kinds[kind][0] += mv.CLASSES.index(window["top_k"][0]["label"]) in labels
         kinds[kind][1] += 1
     return {

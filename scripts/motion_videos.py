@@ -171,6 +171,10 @@ class MotionVideo:
                 out.append(seg.start)
         return out
 
+    def cut_within(self, times: np.ndarray) -> bool:
+        """Does the shape jump (a cut) after the first of these frame times, by the last?"""
+        return any(times[0] < cut <= times[-1] for cut in self.cuts())
+
     def segment_index(self, t: np.ndarray | float) -> np.ndarray:
         ends = np.array([s.end for s in self.segments[:-1]])
         return np.searchsorted(ends, np.asarray(t, dtype=np.float64), side="right")

@@ -100,7 +100,7 @@ def targets(
     """Soft target of one crop of one window: label shares, pulled to uniform when unseen."""
     labels = video.labels_at(times)
     share = np.bincount(labels, minlength=NUM_CLASSES) / len(times)
-    if any(times[0] < cut <= times[-1] for cut in video.cuts()):
+    if video.cut_within(times):
         # the shape jumps: frames on either side show their actions, but the jump between them
         # reads as a fast move; half the target goes to uniform so that such a window is unsure
         # and the neighbours that saw each action whole outvote it in segment's timeline
