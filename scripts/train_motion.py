@@ -18,7 +18,7 @@ Training data, all drawn afresh from a fixed seed:
   transposition and time reversal, labels permuted to match, and after the curriculum's first
   phase (bright shapes only) it is doubled with its photographic negative.
 * real views: a few hundred videos written with libx264 (rotations included) and decoded
-  through vidcls's own pipeline (`vidcls.api.open_windows`), mixed into every batch.
+  through vidcls's own pipeline (`vidcls.pipeline.open_windows`), mixed into every batch.
 
 Targets are soft: a window that straddles two segments gets each label in proportion to its
 frames (half of that, and half uniform, where the shape jumps at a cut between them), and a
@@ -57,6 +57,7 @@ from vidcls.clips import frame_indices  # noqa: E402
 from vidcls.decode import resized_size  # noqa: E402
 from vidcls.models.layers import set_fused_attention  # noqa: E402
 from vidcls.models.timesformer import TimeSformer  # noqa: E402
+from vidcls.pipeline import Options, open_windows  # noqa: E402
 from vidcls.registry import ModelSpec, get_spec  # noqa: E402
 from vidcls.transforms import crop_offsets, normalize  # noqa: E402
 
@@ -330,18 +331,9 @@ def draw_view(
 # --------------------------------------------------------------------------------- real videos
 
 
-def pixels_of(x: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
-    """Undo the normalisation of model_inputs: (..., 3, H, W) RGB uint8."""
-    mean = torch.tensor(spec.mean).view(3, 1, 1)
-    std = torch.tensor(spec.std).view(3, 1, 1)
-    if spec.channel_order == "bgr":
-        x, mean, std = x.flip(-3), mean.flip(0), std.flip(0)
-    return (x * std + mean).mul(255).round().clamp(0, 255).to(torch.uint8)
-
-
 def real_views(
     spec: ModelSpec, rng: np.random.Generator, clips: int, segment_videos: int, folder: Path
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Views of H.264 files decoded by vidcls itself: (N, T, 3, H, W) uint8, soft targets and
     patch targets."""
     views: list[torch.Tensor] = []
@@ -360,10 +352,12 @@ def real_views(
         videos.append((video, 0.8))
     for i, (video, hop) in enumerate(videos):
         path = mv.write_video(video, folder / f"real{i}.mp4", preset="ultrafast")
-        for start, _, x in vidcls.model_inputs(path, NAME, mode="segment", hop=hop):
-            times = frame_times(spec, video, start)
+        # the pipeline's uint8 views, before normalisation: what model_inputs would feed the
+        # model, without normalising and then undoing it
+        for window, crops in open_windows(path, spec, Options(mode="segment", hop=hop)):
+            times = frame_times(spec, video, window.start)
             for k, origin in enumerate(crop_origins(spec, video)):
-                views.append(pixels_of(x[k], spec))
+                views.append(torch.from_numpy(crops[k]).permute(0, 3, 1, 2))
                 goals.append(targets(spec, video, times, origin))
                 dense.append(patch_targets(spec, video, times, origin))
         path.unlink()
@@ -747,7 +741,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--real-clips", type=int, default=150, help="H.264 clips decoded by vidcls")
     parser.add_argument("--real-segments", type=int, default=2, help="60-s H.264 segment videos")
-    parser.add_argument("--eval", type=int, default=70, help="fresh clips to score at the end")
+    parser.add_argument(
+        "--eval", type=int, default=42, help="fresh clips to score at the end (default 42)"
+    )
     parser.add_argument("--out", type=Path, default=ASSET, help=f"default {ASSET}")
     parser.add_argument("--example", type=Path, default=EXAMPLE, help=f"default {EXAMPLE}")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")

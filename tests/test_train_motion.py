@@ -1,0 +1,80 @@
+"""scripts/train_motion.py, the recipe behind the bundled motion-tiny: it still runs end to end.
+
+The shipped weights are checked by test_motion.py; these runs are a few steps long, so they prove
+the script (rendering, real views, saving in the hub layout, the registry hash) and not the
+model. A recipe that rots unnoticed can no longer reproduce the weights it claims to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import vidcls
+from vidcls.registry import get_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import motion_videos as mv  # noqa: E402
+import train_motion as tm  # noqa: E402
+
+
+def test_real_views_are_what_the_pipeline_feeds_the_model(tmp_path: Path) -> None:
+    spec = get_spec(tm.NAME)
+    views, goals, dense = tm.real_views(spec, np.random.default_rng(5), 1, 0, tmp_path)
+    # the same clip again, written by the same generator, through model_inputs
+    rng = np.random.default_rng(5)
+    short = None if rng.random() < 0.15 else int(rng.uniform(120, 300))
+    clip = mv.random_clip(rng, mv.CLASSES[0], size=mv.random_frame_size(rng, short=short))
+    path = mv.write_video(clip, tmp_path / "again.mp4", preset="ultrafast")
+    fed = [x for _, _, x in vidcls.model_inputs(path, tm.NAME, mode="segment", hop=0.5)]
+    fed = torch.cat(fed)  # (windows x crops, T, 3, H, W)
+    assert views.dtype == torch.uint8 and views.shape == fed.shape
+    assert torch.equal(tm.normalise(views, spec), fed)
+    assert goals.shape == (len(views), len(mv.CLASSES))
+    assert torch.allclose(goals.sum(1), torch.ones(len(views)))
+    assert goals[:, 0].min() > 1 / len(mv.CLASSES)  # every view leans to its label
+    grid = (spec.crop // spec.arch_config["patch_size"]) ** 2
+    assert dense.shape == (len(views), grid * spec.num_frames)
+
+
+def test_the_script_trains_saves_and_reloads(tmp_path: Path, capsys) -> None:
+    out, example = tmp_path / "model", tmp_path / "example.mp4"
+    with torch.random.fork_rng():  # train() seeds torch's global generator
+        tm.main(
+            ["--steps", "4", "--batch", "4", "--real-clips", "2", "--real-segments", "0",
+             "--eval", "2", "--out", str(out), "--example", str(example)]
+        )  # fmt: skip
+    printed = capsys.readouterr().out
+    digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    assert f'sha256 = {{ "model.safetensors" = "{digest}" }}' in printed
+    assert "transformers from_pretrained: same logits" in printed  # the hub layout holds
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["TimesformerForVideoClassification"]
+    assert [config["id2label"][str(i)] for i in range(len(mv.CLASSES))] == list(mv.CLASSES)
+    loaded = vidcls.load_model(tm.NAME, weights=out, device="cpu", precision="fp32")
+    record = vidcls.predict(example, loaded)
+    assert record["top_k"][0]["label"] in mv.CLASSES
+    assert example.stat().st_size < 1_000_000
+
+
+def test_update_registry_rewrites_only_the_motion_tiny_hash(tmp_path: Path) -> None:
+    registry = tmp_path / "weights.toml"
+    original = (ROOT / "weights.toml").read_text(encoding="utf-8")
+    registry.write_text(original, encoding="utf-8")
+    tm.update_registry("ab" * 32, registry)
+    changed = registry.read_text(encoding="utf-8")
+    assert changed.count("ab" * 32) == 1
+    # one line changed, and it belongs to motion-tiny's table
+    before, after = original.splitlines(), changed.splitlines()
+    assert len(before) == len(after)
+    diff = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    assert len(diff) == 1
+    tables = [line for line in after[: diff[0]] if line.startswith("[") and "." not in line]
+    assert tables[-1] == f"[{tm.NAME}]"
