@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -171,9 +172,14 @@ class MotionVideo:
                 out.append(seg.start)
         return out
 
+    @functools.cached_property
+    def _cut_times(self) -> tuple[float, ...]:
+        # asked of every window of a video (training targets, eval_motion): found once
+        return tuple(self.cuts())
+
     def cut_within(self, times: np.ndarray) -> bool:
         """Does the shape jump (a cut) after the first of these frame times, by the last?"""
-        return any(times[0] < cut <= times[-1] for cut in self.cuts())
+        return any(times[0] < cut <= times[-1] for cut in self._cut_times)
 
     def segment_index(self, t: np.ndarray | float) -> np.ndarray:
         ends = np.array([s.end for s in self.segments[:-1]])

@@ -331,14 +331,11 @@ def draw_view(
 # --------------------------------------------------------------------------------- real videos
 
 
-def real_views(
-    spec: ModelSpec, rng: np.random.Generator, clips: int, segment_videos: int, folder: Path
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Views of H.264 files decoded by vidcls itself: (N, T, 3, H, W) uint8, soft targets and
-    patch targets."""
-    views: list[torch.Tensor] = []
-    goals: list[np.ndarray] = []
-    dense: list[np.ndarray] = []
+def real_videos(
+    rng: np.random.Generator, clips: int, segment_videos: int
+) -> list[tuple[mv.MotionVideo, float]]:
+    """The videos behind the real views, each with the hop its windows are taken at: clips of
+    every class in turn (mostly small frames, which encode fast), then 60-s segment videos."""
     videos: list[tuple[mv.MotionVideo, float]] = []
     for i in range(clips):
         short = None if rng.random() < 0.15 else int(rng.uniform(120, 300))
@@ -350,7 +347,18 @@ def real_views(
             rng, size=size, fps=int(rng.choice(mv.FPS_CHOICES)), rotation=int(rng.choice([0, 90]))
         )
         videos.append((video, 0.8))
-    for i, (video, hop) in enumerate(videos):
+    return videos
+
+
+def real_views(
+    spec: ModelSpec, rng: np.random.Generator, clips: int, segment_videos: int, folder: Path
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Views of H.264 files decoded by vidcls itself: (N, T, 3, H, W) uint8, soft targets and
+    patch targets."""
+    views: list[torch.Tensor] = []
+    goals: list[np.ndarray] = []
+    dense: list[np.ndarray] = []
+    for i, (video, hop) in enumerate(real_videos(rng, clips, segment_videos)):
         path = mv.write_video(video, folder / f"real{i}.mp4", preset="ultrafast")
         # the pipeline's uint8 views, before normalisation: what model_inputs would feed the
         # model, without normalising and then undoing it
