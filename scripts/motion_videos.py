@@ -312,11 +312,15 @@ def random_clip(
     shape: str | None = None,
     background: str | None = None,
     duration: float | None = None,
+    speed: float | None = None,
+    growth: float | None = None,
 ) -> MotionVideo:
     """One labelled clip (default 2–3 s) inside every range of the task.
 
     A move that would leave the picture within `duration` shortens the clip instead (to no less
-    than 2 s: 40 %/s of a side for 2 s, plus a shape of 20 %, fits).
+    than 2 s: 40 %/s of a side for 2 s, plus a shape of 20 %, fits). `speed` (of the side per
+    second) and `growth` (factor over GROWTH_SECONDS) pin what is otherwise drawn from
+    SPEED_RANGE and GROWTH_RANGE; left out, the random stream is the same as before they existed.
     """
     label = label or str(rng.choice(CLASSES))
     if label not in CLASSES:
@@ -331,14 +335,14 @@ def random_clip(
         dx, dy = _MOVES[label]
         s = rng.uniform(lo, hi) * short
         length = w if dx else h
-        speed = rng.uniform(*SPEED_RANGE) * length
+        speed = (speed if speed is not None else rng.uniform(*SPEED_RANGE)) * length
         seconds = min(seconds, (length - s - 2) / speed)
         travel = speed * seconds
         cx = _place(rng, w, s, travel * dx)
         cy = _place(rng, h, s, travel * dy)
         seg = Segment(label, 0.0, seconds, cx, cy, s, speed * dx, speed * dy)
     elif label in ("growing", "shrinking"):
-        g = _growth(rng, seconds)
+        g = growth ** (seconds / GROWTH_SECONDS) if growth is not None else _growth(rng, seconds)
         big = rng.uniform(lo * g, hi) * short  # the largest size it reaches
         cx, cy = _place(rng, w, big, 0), _place(rng, h, big, 0)
         grow = label == "growing"
