@@ -335,7 +335,8 @@ def random_clip(
         dx, dy = _MOVES[label]
         s = rng.uniform(lo, hi) * short
         length = w if dx else h
-        speed = (speed if speed is not None else rng.uniform(*SPEED_RANGE)) * length
+        share = speed if speed is not None else rng.uniform(*SPEED_RANGE)  # of the side, per s
+        speed = share * length  # pixels per second
         seconds = min(seconds, (length - s - 2) / speed)
         travel = speed * seconds
         cx = _place(rng, w, s, travel * dx)
