@@ -45,8 +45,9 @@ import vidcls  # noqa: E402
 NAME = "motion-tiny"
 SEED = 4242
 TARGET = 0.90  # the issue's share of the duration
-SPEEDS = (0.15, 0.20, 0.25, 0.30, 0.40)  # of the side per second: mv.SPEED_RANGE, ends included
-GROWTHS = (1.5, 1.8, 2.1, 2.5)  # factor over 4 s: mv.GROWTH_RANGE, ends included
+# the sweep's values, the task's ranges' ends included
+SPEEDS = (mv.SPEED_RANGE[0], 0.20, 0.25, 0.30, mv.SPEED_RANGE[1])  # of the side per second
+GROWTHS = (mv.GROWTH_RANGE[0], 1.8, 2.1, mv.GROWTH_RANGE[1])  # factor over GROWTH_SECONDS
 
 
 def contrast(scene: mv.Scene) -> float:
