@@ -5,7 +5,8 @@ consecutive moments with the same top-1 label form a segment. With the hop equal
 the windows tile the video and each moment has one window; with a smaller hop a moment is seen
 by several, and a window that straddles two actions (and may read as neither) is outvoted by its
 neighbours that saw one action whole. Moments no window saw (a hop longer than the span) take the
-nearest window's scores.
+nearest window's scores. Last, each boundary moves from the window edge where that puts it to
+where its two labels' scores cross, interpolated between window centres (`_sharpen`).
 
 The timeline is piecewise constant between the window edges, so the work is on those pieces:
 `pieces` cuts [start, end] at every window start and end and scores each piece. Folding short
@@ -81,21 +82,87 @@ def pieces(
 
 
 def _segments(
-    spans: np.ndarray,
+    bounds: np.ndarray,
     runs: Sequence[tuple[int, int, int]],
+    spans: np.ndarray,
     table: np.ndarray,
     labels: Sequence[str],
     centres: np.ndarray,
 ) -> list[Segment]:
-    """Segments of (first piece, last piece + 1, class) runs."""
+    """Segments from the runs' classes and their edges in seconds (len(runs) + 1 of them)."""
     import numpy as np
 
-    out = []
-    for a, b, c in runs:
-        lo, hi = spans[a, 0], spans[b - 1, 1]
-        score = float(np.average(table[a:b, c], weights=spans[a:b, 1] - spans[a:b, 0]))
-        inside = (centres >= lo) & ((centres <= hi) if b == len(spans) else (centres < hi))
-        out.append(Segment(float(lo), float(hi), c, labels[c], score, int(inside.sum())))
+    lengths = spans[:, 1] - spans[:, 0]
+    mass = np.vstack([np.zeros(table.shape[1]), np.cumsum(table * lengths[:, None], 0)])
+    # each class's probability integrated from the start to each bound, the last piece partly
+    piece = np.clip(np.searchsorted(spans[:, 0], bounds, side="right") - 1, 0, len(spans) - 1)
+    integral = mass[piece] + table[piece] * (bounds - spans[piece, 0])[:, None]
+    classes = np.array([c for _, _, c in runs], dtype=np.int64)
+    seconds = np.diff(bounds)
+    rows = np.arange(len(classes))
+    gained = integral[rows + 1, classes] - integral[rows, classes]
+    scores = gained / np.maximum(seconds, _EPS)
+    # windows whose centre lies in [lo, hi), the last segment's end included
+    ordered = np.sort(centres)
+    below = np.searchsorted(ordered, bounds, side="left")
+    below[-1] = np.searchsorted(ordered, bounds[-1], side="right")
+    counts = np.diff(below)
+    rows = zip(bounds[:-1], bounds[1:], classes, scores, counts, strict=True)
+    return [
+        Segment(float(a), float(b), int(c), labels[c], float(s), int(n)) for a, b, c, s, n in rows
+    ]
+
+
+def _sharpen(
+    runs: Sequence[tuple[int, int, int]],
+    spans: np.ndarray,
+    centres: np.ndarray,
+    probs: np.ndarray,
+    min_duration: float = 0.0,
+) -> np.ndarray:
+    """The runs' edges in seconds, each boundary moved to where the scores of the labels on
+    either side cross, read off the windows' scores interpolated between their centres.
+
+    The pieces put a boundary on a window edge, up to half a hop from the truth. A window that
+    straddles a boundary at b, centred at c, sees the earlier action for (b - c) + span / 2 of
+    its span; a model whose scores follow those shares scores the two labels equally at c = b,
+    and linear interpolation between centres finds that point exactly when the hop is half the
+    span. A boundary moves at most to the centres on either side of its edge, and takes from a
+    segment at most a third of it and at most half of what it has beyond `min_duration` (it has
+    two boundaries), so segments keep their order and folding's promise.
+    """
+    import numpy as np
+
+    bounds = np.array([spans[a, 0] for a, _, _ in runs] + [spans[-1, 1]], dtype=np.float64)
+    # windows that share a centre are one point: their mean
+    points, where = np.unique(centres, return_inverse=True)
+    scores = np.zeros((len(points), probs.shape[1]))
+    np.add.at(scores, where, probs)
+    scores /= np.bincount(where, minlength=len(points))[:, None]
+    lengths = np.diff(bounds)
+    spare = np.clip(np.minimum(lengths / 3, (lengths - min_duration) / 2), 0, None)
+    edges = bounds[1:-1]
+    before = np.array([c for _, _, c in runs[:-1]], dtype=np.int64)
+    after = np.array([c for _, _, c in runs[1:]], dtype=np.int64)
+    left = np.searchsorted(points, edges - _EPS) - 1  # the last centre before each edge
+    right = np.searchsorted(points, edges + _EPS, side="right")  # the first centre after it
+    usable = (left >= 0) & (right < len(points))
+    best = np.full(len(edges), np.nan)
+    # the lead of the earlier label over the later one, a line between each pair of neighbouring
+    # centres from `left` to `right` (two or three of them): keep the crossing nearest the edge
+    for k in range(int((right - left)[usable].max(initial=0))):
+        j0 = np.clip(left + k, 0, len(points) - 1)
+        j1 = np.clip(left + k + 1, 0, len(points) - 1)
+        lead0 = scores[j0, before] - scores[j0, after]
+        lead1 = scores[j1, before] - scores[j1, after]
+        turns = usable & (left + k + 1 <= right) & (lead0 >= 0) & (lead1 <= 0) & (lead0 > lead1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cross = points[j0] + (points[j1] - points[j0]) * lead0 / (lead0 - lead1)
+        nearer = turns & ~(np.abs(best - edges) <= np.abs(cross - edges))
+        best[nearer] = cross[nearer]
+    moved = np.where(np.isnan(best), edges, best)
+    out = bounds.copy()
+    out[1:-1] = np.clip(moved, edges - spare[:-1], edges + spare[1:])
     return out
 
 
@@ -185,7 +252,8 @@ def merge_windows(
     that tile [start, end].
 
     Segments shorter than `min_duration` are folded into a neighbour: their time takes
-    whichever neighbouring label it scores higher on, the longer neighbour on a tie.
+    whichever neighbouring label it scores higher on, the longer neighbour on a tie. Then each
+    boundary moves to where its two labels' scores cross between window centres.
     """
     import numpy as np
 
@@ -200,4 +268,5 @@ def merge_windows(
     if min_duration > 0:
         runs = _fold(runs, spans, table, min_duration)
     centres = np.array(windows, dtype=np.float64).mean(1)
-    return _segments(spans, runs, table, labels, centres)
+    bounds = _sharpen(runs, spans, centres, probs, min_duration)
+    return _segments(bounds, runs, spans, table, labels, centres)
