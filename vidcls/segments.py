@@ -86,21 +86,20 @@ def _segments(
     runs: Sequence[tuple[int, int, int]],
     spans: np.ndarray,
     table: np.ndarray,
+    mass: np.ndarray,
     labels: Sequence[str],
     centres: np.ndarray,
 ) -> list[Segment]:
     """Segments from the runs' classes and their edges in seconds (len(runs) + 1 of them)."""
     import numpy as np
 
-    lengths = spans[:, 1] - spans[:, 0]
-    mass = np.vstack([np.zeros(table.shape[1]), np.cumsum(table * lengths[:, None], 0)])
     # each class's probability integrated from the start to each bound, the last piece partly
     piece = np.clip(np.searchsorted(spans[:, 0], bounds, side="right") - 1, 0, len(spans) - 1)
     integral = mass[piece] + table[piece] * (bounds - spans[piece, 0])[:, None]
     classes = np.array([c for _, _, c in runs], dtype=np.int64)
     seconds = np.diff(bounds)
-    rows = np.arange(len(classes))
-    gained = integral[rows + 1, classes] - integral[rows, classes]
+    index = np.arange(len(classes))
+    gained = integral[index + 1, classes] - integral[index, classes]
     scores = gained / np.maximum(seconds, _EPS)
     # windows whose centre lies in [lo, hi), the last segment's end included
     ordered = np.sort(centres)
@@ -167,7 +166,7 @@ def _sharpen(
 
 
 def _fold(
-    runs: list[tuple[int, int, int]], spans: np.ndarray, table: np.ndarray, min_duration: float
+    runs: list[tuple[int, int, int]], spans: np.ndarray, mass: np.ndarray, min_duration: float
 ) -> list[tuple[int, int, int]]:
     """Fold runs shorter than `min_duration`, shortest (then earliest) first.
 
@@ -181,10 +180,6 @@ def _fold(
 
     import numpy as np
 
-    lengths = spans[:, 1] - spans[:, 0]
-    # mass[i, c]: class c's probability integrated over pieces [0, i); a vote over pieces [a, b)
-    # is a difference of two rows
-    mass = np.vstack([np.zeros(table.shape[1]), np.cumsum(table * lengths[:, None], 0)])
     first = [a for a, _, _ in runs]  # per run: first piece, last piece + 1, class
     last = [b for _, b, _ in runs]
     label = [c for _, _, c in runs]
@@ -265,8 +260,12 @@ def merge_windows(
     chosen = table.argmax(1)
     cuts = [0, *(np.flatnonzero(np.diff(chosen)) + 1).tolist(), len(chosen)]
     runs = [(a, b, int(chosen[a])) for a, b in zip(cuts, cuts[1:], strict=False)]
+    # mass[i, c]: class c's probability integrated over pieces [0, i); a vote over pieces [a, b)
+    # is a difference of two rows
+    lengths = spans[:, 1] - spans[:, 0]
+    mass = np.vstack([np.zeros(table.shape[1]), np.cumsum(table * lengths[:, None], 0)])
     if min_duration > 0:
-        runs = _fold(runs, spans, table, min_duration)
+        runs = _fold(runs, spans, mass, min_duration)
     centres = np.array(windows, dtype=np.float64).mean(1)
     bounds = _sharpen(runs, spans, centres, probs, min_duration)
-    return _segments(bounds, runs, spans, table, labels, centres)
+    return _segments(bounds, runs, spans, table, mass, labels, centres)
