@@ -6,12 +6,16 @@ the windows tile the video and each moment has one window; with a smaller hop a 
 by several, and a window that straddles two actions (and may read as neither) is outvoted by its
 neighbours that saw one action whole. Moments no window saw (a hop longer than the span) take the
 nearest window's scores. Last, each boundary moves from the window edge where that puts it to
-where its two labels' scores cross, interpolated between window centres (`_sharpen`).
+where the windows around it fit it best: each window's lead of one label over the other, on the
+scale of the windows that saw each side whole, read as the share of it before the boundary
+(`_place`).
 
 The timeline is piecewise constant between the window edges, so the work is on those pieces:
 `pieces` cuts [start, end] at every window start and end and scores each piece. Folding short
 segments goes shortest first from a heap, with prefix sums for each vote, so hours of video at
 a small hop (tens of thousands of pieces, thousands of blips) fold in well under a second.
+Placing a boundary reads only the windows within a few hops of it (a fraction of a millisecond
+each).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 _EPS = 1e-9
+_NEAREST = 4  # windows that saw a run whole, read for the scale of its scores
 
 
 @dataclass(frozen=True)
@@ -112,57 +117,115 @@ def _segments(
     ]
 
 
-def _sharpen(
+def _best_boundary(
+    lo: float, hi: float, edge: float, first: np.ndarray, last: np.ndarray, wanted: np.ndarray
+) -> float:
+    """The b in [lo, hi] minimising sum((clip((b - first) / length, 0, 1) - wanted) ** 2): the
+    earlier label's share of each window against the share its scores ask for. The cost is a
+    quadratic in b between consecutive window edges, so each such interval's minimum is exact;
+    the lowest wins, the one nearest `edge` on a tie (the cost is flat where no window varies)."""
+    import numpy as np
+
+    length = last - first
+    knots = np.unique(np.clip(np.concatenate([[lo, hi], first, last]), lo, hi))
+    a, z = knots[:-1], knots[1:]
+    mid = (a + z) / 2
+    inside = (first < mid[:, None]) & (last > mid[:, None])  # (intervals, windows)
+    weight = inside / length**2
+    total = weight.sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = (inside / length * (wanted + first / length)).sum(1) / total
+    b = np.where(total > 0, np.clip(b, a, z), mid)
+    candidates = np.concatenate([b, [edge]])
+    shares = np.clip((candidates[:, None] - first) / length, 0, 1)
+    cost = ((shares - wanted) ** 2).sum(1)
+    lowest = np.flatnonzero(cost <= cost.min() + 1e-12)
+    return float(candidates[lowest[np.abs(candidates[lowest] - edge).argmin()]])
+
+
+def _place(
     runs: Sequence[tuple[int, int, int]],
     spans: np.ndarray,
-    centres: np.ndarray,
+    windows: np.ndarray,
     probs: np.ndarray,
     min_duration: float = 0.0,
 ) -> np.ndarray:
-    """The runs' edges in seconds, each boundary moved to where the scores of the labels on
-    either side cross, read off the windows' scores interpolated between their centres.
+    """The runs' edges in seconds, each boundary moved to where the windows' scores fit it best.
 
-    The pieces put a boundary on a window edge, up to half a hop from the truth. A window that
-    straddles a boundary at b, centred at c, sees the earlier action for (b - c) + span / 2 of
-    its span; a model whose scores follow those shares scores the two labels equally at c = b,
-    and linear interpolation between centres finds that point exactly when the hop is half the
-    span. A boundary moves at most to the centres on either side of its edge, and takes from a
+    The pieces put a boundary on a window edge, up to half a hop from the truth. A boundary at b
+    gives each window a share of the earlier label A (its part before b), the rest going to the
+    later label B. A model that follows those shares leads A over B by `sure_a` in a window that
+    saw A whole, by `sure_b` (negative) in one that saw B whole, and in proportion between: the
+    boundary goes where the windows around it come closest to that, in least squares. The two
+    scales are read off the clearest of the nearest windows that lie wholly in each run (clear of
+    the stretch either side of the edge where the truth may be), so a model that is rarely sure
+    places boundaries as well as one that is. A window that straddles the boundary and reads as
+    neither label (across a scene cut, often as a third) sits half way between the scales and
+    asks for a share of a half: two such windows leave the boundary in the middle of the stretch
+    that only they saw, not wherever their small, noisy scores of A and B happen to cross.
+    A boundary moves at most to the window centres on either side of its edge, and takes from a
     segment at most a third of it and at most half of what it has beyond `min_duration` (it has
     two boundaries), so segments keep their order and folding's promise.
     """
     import numpy as np
 
     bounds = np.array([spans[a, 0] for a, _, _ in runs] + [spans[-1, 1]], dtype=np.float64)
-    # windows that share a centre are one point: their mean
-    points, where = np.unique(centres, return_inverse=True)
-    scores = np.zeros((len(points), probs.shape[1]))
-    np.add.at(scores, where, probs)
-    scores /= np.bincount(where, minlength=len(points))[:, None]
+    order = np.argsort(windows.mean(1), kind="stable")
+    windows, probs = windows[order], probs[order]
+    centres = windows.mean(1)
+    points = np.unique(centres)
     lengths = np.diff(bounds)
     spare = np.clip(np.minimum(lengths / 3, (lengths - min_duration) / 2), 0, None)
     edges = bounds[1:-1]
-    before = np.array([c for _, _, c in runs[:-1]], dtype=np.int64)
-    after = np.array([c for _, _, c in runs[1:]], dtype=np.int64)
     left = np.searchsorted(points, edges - _EPS) - 1  # the last centre before each edge
     right = np.searchsorted(points, edges + _EPS, side="right")  # the first centre after it
-    usable = (left >= 0) & (right < len(points))
-    best = np.full(len(edges), np.nan)
-    # the lead of the earlier label over the later one, a line between each pair of neighbouring
-    # centres from `left` to `right` (two or three of them): keep the crossing nearest the edge
-    for k in range(int((right - left)[usable].max(initial=0))):
-        j0 = np.clip(left + k, 0, len(points) - 1)
-        j1 = np.clip(left + k + 1, 0, len(points) - 1)
-        lead0 = scores[j0, before] - scores[j0, after]
-        lead1 = scores[j1, before] - scores[j1, after]
-        turns = usable & (left + k + 1 <= right) & (lead0 >= 0) & (lead1 <= 0) & (lead0 > lead1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cross = points[j0] + (points[j1] - points[j0]) * lead0 / (lead0 - lead1)
-        nearer = turns & ~(np.abs(best - edges) <= np.abs(cross - edges))
-        best[nearer] = cross[nearer]
-    moved = np.where(np.isnan(best), edges, best)
+    # each boundary looks only at the windows whose centres lie within `reach` of it: enough
+    # for those across it and the nearest ones each side that saw a run whole, so a long video
+    # with thousands of boundaries does not scan every window for each
+    longest = float((windows[:, 1] - windows[:, 0]).max(initial=0.0))
+    gap = float(np.diff(points).max(initial=0.0))
+    reach = longest + (_NEAREST + 2) * gap + _EPS
+    lows = np.searchsorted(centres, edges - reach)
+    highs = np.searchsorted(centres, edges + reach, side="right")
     out = bounds.copy()
-    out[1:-1] = np.clip(moved, edges - spare[:-1], edges + spare[1:])
+    for j in np.flatnonzero((left >= 0) & (right < len(points))):
+        edge, before, after = edges[j], runs[j][2], runs[j + 1][2]
+        lo, hi = max(points[left[j]], edge - spare[j]), min(points[right[j]], edge + spare[j + 1])
+        w, c = windows[lows[j] : highs[j]], centres[lows[j] : highs[j]]
+        lead = probs[lows[j] : highs[j], before] - probs[lows[j] : highs[j], after]
+        # windows that saw a run whole keep clear of the stretch either side of its boundaries
+        # where the truth may lie (the video's own start and end are no boundaries)
+        clear = (points[right[j]] - points[left[j]]) / 2
+        first = bounds[j] + (clear if j > 0 else 0.0)
+        last = bounds[j + 2] - (clear if j + 2 < len(bounds) - 1 else 0.0)
+        seen_a = (w[:, 0] >= first - _EPS) & (w[:, 1] <= edge - clear + _EPS)
+        seen_b = (w[:, 0] >= edge + clear - _EPS) & (w[:, 1] <= last + _EPS)
+        # the windows that may straddle the boundary, leaving out those that reach into a third
+        # run: their scores of A and B do not measure shares of this boundary
+        near = (w[:, 0] < hi) & (w[:, 1] > lo) & (w[:, 1] > w[:, 0])
+        near &= (w[:, 0] >= bounds[j] - _EPS) & (w[:, 1] <= bounds[j + 2] + _EPS)
+        sure_a = _clearest(lead, seen_a, c, edge)
+        sure_b = _clearest(-lead, seen_b, c, edge)
+        if sure_a is None and sure_b is None:  # no window saw either side whole: the nearest
+            sure_a = sure_b = float(np.abs(lead[near]).max(initial=0.0))
+        sure_a = sure_b if sure_a is None else sure_a
+        sure_b = sure_a if sure_b is None else sure_b
+        if sure_a + sure_b <= _EPS:  # the windows that saw each side do not tell them apart
+            continue
+        wanted = np.clip((lead[near] + sure_b) / (sure_a + sure_b), 0, 1)
+        out[j + 1] = _best_boundary(lo, hi, edge, w[near, 0], w[near, 1], wanted)
     return out
+
+
+def _clearest(lead: np.ndarray, seen: np.ndarray, centres: np.ndarray, edge: float) -> float | None:
+    """The highest lead among the _NEAREST windows (to `edge`) that `seen` marks."""
+    import numpy as np
+
+    chosen = np.flatnonzero(seen)
+    if not len(chosen):
+        return None
+    chosen = chosen[np.argsort(np.abs(centres[chosen] - edge), kind="stable")[:_NEAREST]]
+    return float(lead[chosen].max())
 
 
 def _fold(
@@ -248,7 +311,7 @@ def merge_windows(
 
     Segments shorter than `min_duration` are folded into a neighbour: their time takes
     whichever neighbouring label it scores higher on, the longer neighbour on a tie. Then each
-    boundary moves to where its two labels' scores cross between window centres.
+    boundary moves to where the windows' scores of its two labels fit it best (`_place`).
     """
     import numpy as np
 
@@ -266,6 +329,6 @@ def merge_windows(
     mass = np.vstack([np.zeros(table.shape[1]), np.cumsum(table * lengths[:, None], 0)])
     if min_duration > 0:
         runs = _fold(runs, spans, mass, min_duration)
-    centres = np.array(windows, dtype=np.float64).mean(1)
-    bounds = _sharpen(runs, spans, centres, probs, min_duration)
-    return _segments(bounds, runs, spans, table, mass, labels, centres)
+    bounds_of = np.array(windows, dtype=np.float64).reshape(-1, 2)
+    bounds = _place(runs, spans, bounds_of, probs, min_duration)
+    return _segments(bounds, runs, spans, table, mass, labels, bounds_of.mean(1))
