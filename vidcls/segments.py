@@ -58,7 +58,7 @@ def pieces(
     the windows covering each (P, classes), the nearest window's where none does."""
     import numpy as np
 
-    bounds = np.array(windows, dtype=np.float64).reshape(-1, 2)
+    bounds = np.asarray(windows, dtype=np.float64).reshape(-1, 2)
     edges = np.unique(np.concatenate([[start, end], bounds.clip(start, end).ravel()]))
     # edges a rounding error apart are one edge (k * hop + span vs (k + 2) * hop); the pieces
     # stay contiguous, from exactly start to exactly end
@@ -131,8 +131,7 @@ def _best_boundary(
     a, z = knots[:-1], knots[1:]
     mid = (a + z) / 2
     inside = (first < mid[:, None]) & (last > mid[:, None])  # (intervals, windows)
-    weight = inside / length**2
-    total = weight.sum(1)
+    total = (inside / length**2).sum(1)
     with np.errstate(divide="ignore", invalid="ignore"):
         b = (inside / length * (wanted + first / length)).sum(1) / total
     b = np.where(total > 0, np.clip(b, a, z), mid)
@@ -317,7 +316,8 @@ def merge_windows(
 
     if not len(windows):
         return []
-    spans, table = pieces(windows, probs, end, start)
+    extents = np.asarray(windows, dtype=np.float64).reshape(-1, 2)  # (windows, start / end)
+    spans, table = pieces(extents, probs, end, start)
     if not len(spans):  # an empty range
         return []
     chosen = table.argmax(1)
@@ -329,6 +329,5 @@ def merge_windows(
     mass = np.vstack([np.zeros(table.shape[1]), np.cumsum(table * lengths[:, None], 0)])
     if min_duration > 0:
         runs = _fold(runs, spans, mass, min_duration)
-    bounds_of = np.array(windows, dtype=np.float64).reshape(-1, 2)
-    bounds = _place(runs, spans, bounds_of, probs, min_duration)
-    return _segments(bounds, runs, spans, table, mass, labels, bounds_of.mean(1))
+    bounds = _place(runs, spans, extents, probs, min_duration)
+    return _segments(bounds, runs, spans, table, mass, labels, extents.mean(1))
