@@ -111,6 +111,10 @@ def _edited(old: str, new: str) -> str:
         ("mean = [0.45, 0.45, 0.45]", "mean = [0.45]", r"field 'mean' must be three numbers"),
         ("patch_size = 16\n", "", r"\[timesformer\].arch_config is missing the field 'patch_size'"),
         ('"timesformer-k400", ', '"timesformer-k400", "vivit-b", ', r"alias 'vivit-b' is also used by \[timesformer\]"),
+        ("mirror = [", "flip = [", r"\[motion-tiny\].symmetries has an unknown transform 'flip'"),
+        ('mirror = [["moving left", "moving right"]]', 'mirror = "moving left"', r"symmetries field 'mirror' must be a list of label pairs"),
+        ('[["moving left", "moving right"]]', '[["moving left", "moving sideways"]]', r"'moving sideways' is not a label of 'motion'"),
+        ('[["moving left", "moving right"]]', '[["moving left", "moving right"], ["still", "moving left"]]', r"symmetries field 'mirror' swaps a label with itself or twice"),
     ],
 )  # fmt: skip
 def test_validation_names_table_and_field(old: str, new: str, message: str) -> None:
@@ -136,6 +140,7 @@ def test_models_json_and_table() -> None:
     assert by_name["timesformer"]["frames×stride"] == "8×32 @30"
     assert by_name["timesformer"]["checkpoint"] == first["repo"]
     assert by_name["timesformer-hr"]["input"] == "448→3×448"
+    assert by_name["motion-tiny"]["input"] == "frame→1×64 sym"
 
 
 @pytest.mark.parametrize("width", [80, 200])

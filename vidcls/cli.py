@@ -159,7 +159,8 @@ def models(
             f"{row['span_seconds']:.2f} s",
             ("frame" if row["resize"] == "full" else f"{row['short_side']}")
             + f"→{row['crops']}×{row['crop']}"
-            + (" bgr" if row["channel_order"] == "bgr" else ""),
+            + (" bgr" if row["channel_order"] == "bgr" else "")
+            + (" sym" if row["symmetries"] else ""),
             f"{row['labels']} ({row['num_classes']})",
             "yes" if row["cached"] else "no",
         ]

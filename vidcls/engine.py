@@ -1,7 +1,8 @@
 """Batched inference with decoding running ahead in a producer thread.
 
-Views (windows × crops) are batched across windows. The decoder thread fills a bounded queue, so
-the device does not wait for the decoder and the decoder does not run arbitrarily far ahead.
+Views (windows × crops × symmetric views) are batched across windows. The decoder thread fills
+a bounded queue, so the device does not wait for the decoder and the decoder does not run
+arbitrarily far ahead.
 PyAV releases the GIL while it decodes and torch while it computes, so one process does both.
 """
 
@@ -13,7 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .transforms import normalize
+from .errors import WeightsError
+from .transforms import normalize, symmetric_views, transform
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,13 +78,15 @@ class Prefetch(Generic[T]):
         self._thread.join(timeout=5)
 
 
-def auto_batch_size(loaded: LoadedModel, crops: int) -> int:
-    """Views per batch: two windows on CPU; on CUDA, what half the free memory holds."""
+def auto_batch_size(loaded: LoadedModel, per_window: int) -> int:
+    """Model inputs per batch: two windows on CPU; on CUDA, what half the free memory holds.
+
+    `per_window` counts a window's inputs: its crops times its symmetric views."""
     import torch
 
     device = next(loaded.model.parameters()).device
     if device.type != "cuda":
-        return 2 * crops
+        return 2 * per_window
     free, _ = torch.cuda.mem_get_info(device)
     spec = loaded.spec
     patches = (spec.crop // 16) ** 2 * spec.num_frames
@@ -90,11 +94,16 @@ def auto_batch_size(loaded: LoadedModel, crops: int) -> int:
     element = next(loaded.model.parameters()).element_size()
     per_view = (patches + 1) * width * element * 24  # activations of one layer, generous
     views = int(free * 0.5 // per_view)
-    return max(crops, min(256, views // crops * crops))
+    return max(per_window, min(256, views // per_window * per_window))
 
 
 class Classifier:
-    """Runs a loaded model on windows of views and returns per-window class probabilities."""
+    """Runs a loaded model on windows of views and returns per-window class probabilities.
+
+    A model whose registry entry lists symmetries also sees every crop transformed by each
+    combination of them; each view's logits are put back in the window's own class order and
+    its softmax joins the crop's mean.
+    """
 
     def __init__(
         self,
@@ -108,8 +117,15 @@ class Classifier:
         self.crops = crops
         self.subset = subset  # softmax over these classes only; the others get 0
         self.seconds = 0.0  # spent in the model
-        self.batch_size = (
-            auto_batch_size(loaded, crops) if batch_size == "auto" else max(1, int(batch_size))
+        self.symmetries = symmetric_views(loaded.spec)
+        if len(self.symmetries) > 1 and loaded.spec.num_classes != len(loaded.labels):
+            raise WeightsError(
+                f"{loaded.source}: {len(loaded.labels)} classes, but the symmetries of "
+                f"'{loaded.spec.name}' are defined on its {loaded.spec.num_classes}"
+            )
+        per_window = crops * len(self.symmetries)
+        self.batch_size = (  # model inputs per batch, symmetric views included
+            auto_batch_size(loaded, per_window) if batch_size == "auto" else max(1, int(batch_size))
         )
         param = next(loaded.model.parameters())
         self.device, self.dtype = param.device, param.dtype
@@ -131,7 +147,8 @@ class Classifier:
 
         started = time.perf_counter()
         out = []
-        step = self.batch_size
+        symmetric = len(self.symmetries)
+        step = max(1, self.batch_size // symmetric)
         i = 0
         while i < len(views):
             chunk = views[i : i + step]
@@ -142,15 +159,21 @@ class Classifier:
             try:
                 with torch.inference_mode():
                     x = normalize(chunk.to(self.device, non_blocking=True), self.loaded.spec)
-                    logits = self.model(x.to(self.dtype))[:real]
-                out.append(self._softmax(logits.float()).cpu())
+                    if symmetric > 1:
+                        x = torch.cat([transform(x, names) for names, _ in self.symmetries])
+                    logits = self.model(x.to(self.dtype)).float().unflatten(0, (symmetric, -1))
+                    probs = [
+                        self._softmax(part[:real, list(order)] if symmetric > 1 else part[:real])
+                        for part, (_, order) in zip(logits, self.symmetries, strict=True)
+                    ]
+                out.append(torch.stack(probs).mean(0).cpu())
                 i += real
             except torch.OutOfMemoryError:
                 if step == 1:
                     raise
                 torch.cuda.empty_cache()
                 step = max(1, step // 2)
-                self.batch_size = step
+                self.batch_size = step * symmetric
         self.seconds += time.perf_counter() - started
         return torch.cat(out)
 
@@ -176,7 +199,7 @@ class Classifier:
         import numpy as np
         import torch
 
-        per_batch = max(1, self.batch_size // self.crops)
+        per_batch = max(1, self.batch_size // (self.crops * len(self.symmetries)))
         source: Prefetch[tuple[T, np.ndarray | None]] = Prefetch(items, depth or 2 * per_batch)
         try:
             finished = False

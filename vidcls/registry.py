@@ -21,6 +21,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ARCHS = ("timesformer", "vivit")
+# Transforms of a window that a task may be symmetric under, in the order they are applied:
+# left-right and top-bottom flips, x and y swapped (crops are square), time run backwards.
+SYMMETRIES = ("mirror", "upside_down", "transpose", "reverse")
 
 # field name -> (type, required); types are checked so a typo in weights.toml fails loudly.
 _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
@@ -48,6 +51,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "std": (list, True),
     "channel_order": (str, True),
     "arch_config": (dict, True),
+    "symmetries": (dict, False),
 }
 _ARCH_FIELDS: dict[str, set[str]] = {
     "timesformer": {
@@ -99,6 +103,9 @@ class ModelSpec:
     # "short_side": keep the aspect, short side to `short_side`, then crops (every hub model);
     # "full": the whole displayed frame squeezed to crop × crop, for models trained that way.
     resize: str = "short_side"
+    # (transform, class order): the transformed window shows class order[c] where the window
+    # shows class c. Each is a swap of label pairs; the engine averages every combination.
+    symmetries: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
     def span(self) -> float:
@@ -137,6 +144,15 @@ class ModelSpec:
             "std": list(self.std),
             "channel_order": self.channel_order,
             "arch_config": dict(self.arch_config),
+            "symmetries": self.symmetry_pairs(),
+        }
+
+    def symmetry_pairs(self) -> dict[str, list[list[str]]]:
+        """The symmetries as weights.toml writes them: the label pairs each transform swaps."""
+        labels = package_labels(self.labels)
+        return {
+            name: [[labels[c], labels[o]] for c, o in enumerate(order) if c < o]
+            for name, order in self.symmetries
         }
 
 
@@ -210,6 +226,7 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         raise RegistryError(
             f"{where}.arch_config field 'num_classes' does not match '{table['labels']}'"
         )
+    symmetries = _symmetries(where, table.get("symmetries", {}), table["labels"])
     return ModelSpec(
         name=name,
         description=table["description"],
@@ -236,7 +253,44 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         sha256=dict(table.get("sha256", {})),
         mirror=table.get("mirror"),
         resize=table.get("resize", "short_side"),
+        symmetries=symmetries,
     )
+
+
+def _symmetries(
+    where: str, table: dict[str, Any], label_set: str
+) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """`transform = [[label, label], ...]` (the pairs it swaps) -> class orders, in SYMMETRIES
+    order. An empty list is a transform that changes no label."""
+    labels = package_labels(label_set)
+    orders = {}
+    for name, pairs in table.items():
+        if name not in SYMMETRIES:
+            raise RegistryError(
+                f"{where}.symmetries has an unknown transform '{name}' "
+                f"(one of {', '.join(SYMMETRIES)})"
+            )
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+            for p in pairs
+        ):
+            raise RegistryError(f"{where}.symmetries field '{name}' must be a list of label pairs")
+        order = list(range(len(labels)))
+        for pair in pairs:
+            for label in pair:
+                if label not in labels:
+                    raise RegistryError(
+                        f"{where}.symmetries field '{name}': '{label}' is not a label of "
+                        f"'{label_set}'"
+                    )
+            a, b = (labels.index(x) for x in pair)
+            if a == b or order[a] != a or order[b] != b:
+                raise RegistryError(
+                    f"{where}.symmetries field '{name}' swaps a label with itself or twice"
+                )
+            order[a], order[b] = b, a
+        orders[name] = tuple(order)
+    return tuple((name, orders[name]) for name in SYMMETRIES if name in orders)
 
 
 @functools.cache

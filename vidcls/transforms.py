@@ -1,4 +1,4 @@
-"""Pixels to model input: spatial crops, channel order and normalisation.
+"""Pixels to model input: spatial crops, channel order, normalisation and symmetric views.
 
 Frames arrive as upright RGB uint8 with the short side already at the spec's `short_side`
 (video.frame_converter). Crop offsets follow PySlowFast's uniform_crop: ceil of the centring
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .registry import ModelSpec
+from .registry import SYMMETRIES, ModelSpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,3 +55,32 @@ def normalize(views: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
     if spec.channel_order == "bgr":
         mean, std = mean.flip(0), std.flip(0)
     return x.sub_(mean).div_(std)
+
+
+def symmetric_views(spec: ModelSpec) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
+    """Every combination of the spec's symmetries (the plain view first), each with its class
+    order: view logits[:, order] are the window's own classes.
+
+    Four transforms give 16 views: for flips and a transposition that is the square's whole
+    symmetry group, times time reversal.
+    """
+    views: list[tuple[tuple[str, ...], tuple[int, ...]]] = [((), tuple(range(spec.num_classes)))]
+    for name, swap in spec.symmetries:
+        views += [((*names, name), tuple(swap[c] for c in order)) for names, order in views]
+    return views
+
+
+def transform(x: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
+    """Apply symmetry transforms, in order, to model input (..., frames, 3, H, W)."""
+    for name in names:
+        if name == "mirror":
+            x = x.flip(-1)
+        elif name == "upside_down":
+            x = x.flip(-2)
+        elif name == "transpose":
+            x = x.transpose(-1, -2)
+        elif name == "reverse":
+            x = x.flip(-4)
+        else:
+            raise ValueError(f"unknown symmetry '{name}' (one of {', '.join(SYMMETRIES)})")
+    return x
