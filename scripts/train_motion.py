@@ -59,7 +59,7 @@ from vidcls.models.layers import set_fused_attention  # noqa: E402
 from vidcls.models.timesformer import TimeSformer  # noqa: E402
 from vidcls.pipeline import Options, open_windows  # noqa: E402
 from vidcls.registry import ModelSpec, get_spec  # noqa: E402
-from vidcls.transforms import crop_offsets, normalize  # noqa: E402
+from vidcls.transforms import crop_offsets, normalize, symmetric_views, transform  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "motion-tiny"
@@ -719,16 +719,19 @@ def update_registry(digest: str, registry: Path = ROOT / "weights.toml") -> None
 def evaluate(
     model: TimeSformer, spec: ModelSpec, seed: int, count: int, folder: Path
 ) -> tuple[float, np.ndarray]:
-    """Clip accuracy on fresh files, averaged as `vidcls predict` does (crops, then windows)."""
+    """Clip accuracy on fresh files, averaged as `vidcls predict` does (symmetric views and
+    crops, then windows)."""
     rng = np.random.default_rng(seed)
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), int)
+    views = symmetric_views(spec)
     for i in range(count):
         clip = mv.random_clip(rng, mv.CLASSES[i % NUM_CLASSES])
         path = mv.write_video(clip, folder / f"eval{i}.mp4", preset="ultrafast")
         probs = []
         with torch.no_grad():
             for _, _, x in vidcls.model_inputs(path, NAME):
-                probs.append(model(x).softmax(-1).mean(0))
+                mean = sum(model(transform(x, n))[:, list(o)].softmax(-1) for n, o in views)
+                probs.append(mean.mean(0) / len(views))
         guess = int(torch.stack(probs).mean(0).argmax())
         confusion[mv.CLASSES.index(clip.label), guess] += 1
         path.unlink()

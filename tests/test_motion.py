@@ -30,19 +30,20 @@ import motion_videos as mv  # noqa: E402
 
 MODEL = "motion-tiny"
 # Issue 5's targets: 95 % of the held-out clips and 90 % of each class, 90 % of a segment video's
-# duration, the same segments at 24 and 60 fps. The shipped model gets 96.9 % of these 420 clips
-# and 93.3 % of its weakest class (shrinking: slow change of a shape a few model pixels wide reads
-# as still). 60 clips a class, because with 21 one clip is 4.8 points. The three segment videos
-# below (24 fps, 60 fps, portrait) pass with `segment`'s defaults (every moment averaged over the
-# windows that saw it; with a hop of half the span, segments shorter than span + hop folded and
-# shared between their neighbours; boundaries moved to where the windows' scores fit them best).
-# On 60 other random segment videos (`scripts/eval_motion.py --videos 60`: seed 4242, every frame
-# size) the model gets 70–98 %, 91.4 % on average, 45 of 60 at 90 %: the 90 % holds for these
-# videos and for most others, not yet for every video of the task.
+# duration, the same segments at 24 and 60 fps. With its 16 symmetric views (weights.toml) the
+# shipped model gets all 420 of these clips right (96.9 % with one view: its weakest class,
+# shrinking, at 93.3 %). 60 clips a class, because with 21 one clip is 4.8 points. The segment
+# videos below (24 fps, 60 fps, portrait, and four drawn at random) pass with `segment`'s
+# defaults (every moment averaged over the windows that saw it; with a hop of half the span,
+# segments shorter than span + hop folded and shared between their neighbours; boundaries moved
+# to where the windows' scores fit them best). On 60 other random segment videos
+# (`scripts/eval_motion.py --videos 60`: seed 4242, every frame size) it gets 90.5–98.7 %,
+# 97.3 % on average, all 60 at 90 %, and misses none of their 524 boundaries by a span.
 CLIP_ACCURACY, CLASS_ACCURACY = 0.95, 0.90
 SEGMENT_DURATION = 0.90
 EXAMPLE = ROOT / "examples" / "motion.mp4"
 SEGMENT_SEED = 7_777
+RANDOM = 4  # random segment videos, besides the three chosen ones
 
 
 def cli(*args: str):
@@ -219,9 +220,32 @@ def timelines(tmp_path_factory: pytest.TempPathFactory, loaded, spec):
     return out
 
 
+@pytest.fixture(scope="module")
+def random_timelines(tmp_path_factory: pytest.TempPathFactory, loaded, spec):
+    """More segment videos with everything drawn, frame size included, as eval_motion draws
+    them: the targets hold for the task's videos, not for three chosen ones."""
+    root = tmp_path_factory.mktemp("motion-random-segments")
+    rng = np.random.default_rng(SEGMENT_SEED + 1)
+    videos = [mv.random_segment_video(rng, size=mv.random_frame_size(rng)) for _ in range(RANDOM)]
+    paths = [root / f"{i}.mp4" for i in range(RANDOM)]
+    mv.write_videos(videos, paths)
+    return [
+        (v, vidcls.segment(p, loaded, hop=spec.span / 2))
+        for v, p in zip(videos, paths, strict=True)
+    ]
+
+
 @pytest.mark.parametrize("name", ["24", "60", "portrait"])
 def test_segments_of_a_60_s_video(timelines, spec, name: str) -> None:
-    video, record = timelines[name]
+    check_timeline(*timelines[name], spec)
+
+
+@pytest.mark.parametrize("index", range(RANDOM))
+def test_segments_of_random_60_s_videos(random_timelines, spec, index: int) -> None:
+    check_timeline(*random_timelines[index], spec)
+
+
+def check_timeline(video: mv.MotionVideo, record: dict, spec) -> None:
     truth = video.truth()
     segments = record["segments"]
     assert 6 <= len(video.segments) <= 10 and video.duration == pytest.approx(60)

@@ -106,7 +106,10 @@ def model_inputs(
     """Yield (start_seconds, end_seconds, tensor) per window, exactly as fed to the model.
 
     The tensor is (crops, frames, channels, height, width) float32, before device and precision
-    casts. `mode` "segment" gives the windows of `segment` (every `hop` seconds).
+    casts. `mode` "segment" gives the windows of `segment` (every `hop` seconds). A model with
+    symmetries (`motion-tiny`) also sees each crop transformed:
+    `vidcls.transforms.symmetric_views(spec)` lists the views and their class orders, and
+    `transform(x, names)` makes one.
     """
     import torch
 
