@@ -21,7 +21,7 @@ itself, as neither of its labels, and that costs more of the duration than clean
 factor) pinned, rendered at the model's input as train_motion renders them, without a codec (on
 the clean windows of 60 segment videos one view of the shipped model got 92.9 % of the rendered
 clips right and 93.0 % of the decoded ones), and averaged over the symmetric views as the
-engine averages them: about 6 minutes on 2 CPU cores. Segment videos need it most: a move that
+engine averages them: a few minutes on 2 CPU cores. Segment videos need it most: a move that
 lasts 3–5 s has to stay on screen, which holds their moves to 15–25 % of the side per second
 (16 % the median), the slowest of the range.
 """
