@@ -730,8 +730,8 @@ def evaluate(
         probs = []
         with torch.no_grad():
             for _, _, x in vidcls.model_inputs(path, NAME):
-                mean = sum(model(transform(x, n))[:, list(o)].softmax(-1) for n, o in views)
-                probs.append(mean.mean(0) / len(views))
+                total = sum(model(transform(x, n))[:, list(o)].softmax(-1) for n, o in views)
+                probs.append(total.mean(0) / len(views))
         guess = int(torch.stack(probs).mean(0).argmax())
         confusion[mv.CLASSES.index(clip.label), guess] += 1
         path.unlink()
