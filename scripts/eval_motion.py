@@ -42,7 +42,6 @@ import motion_videos as mv  # noqa: E402
 import train_motion as tm  # noqa: E402
 
 import vidcls  # noqa: E402
-from vidcls.transforms import symmetric_views, transform  # noqa: E402
 
 NAME = "motion-tiny"
 SEED = 4242
@@ -91,12 +90,8 @@ def rendered_accuracy(model: torch.nn.Module, spec, clips: list[mv.MotionVideo])
         for clip in chunk:
             batch.add(clip, max(0.0, (clip.duration - spec.span) / 2), 0)
         x = tm.normalise(batch.render().round(), spec)
-        with torch.no_grad():  # as the engine runs it: the mean softmax over symmetric views
-            probs = sum(
-                model(transform(x, names))[:, list(order)].softmax(-1)
-                for names, order in symmetric_views(spec)
-            )
-        guess = probs.argmax(-1).tolist()
+        with torch.no_grad():  # as the engine runs it: the mean over symmetric views
+            guess = tm.symmetric_softmax(model, x, spec).argmax(-1).tolist()
         right += sum(g == mv.CLASSES.index(c.label) for g, c in zip(guess, chunk, strict=True))
     return right / len(clips)
 

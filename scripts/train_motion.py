@@ -465,26 +465,25 @@ def temporal_shift_init(
 
 
 def flip_tables(spec: ModelSpec) -> dict[str, tuple[list[int], torch.Tensor, torch.Tensor]]:
-    """For a mirror, an upside-down flip, a transposition and time reversal: class permutation,
-    dense-label map, token order."""
+    """For a mirror, an upside-down flip, a transposition and time reversal: class permutation
+    (the label swaps of the registry entry's symmetries), dense-label map, token order."""
     grid = spec.crop // spec.arch_config["patch_size"]
     frames = spec.num_frames
+    swaps = {name: list(order) for name, order in spec.symmetries}
     gy, gx = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
     out = {}
-    for name, swap, (ny, nx) in (
-        ("mirror", [1, 0, 2, 3, 4, 5, 6], (gy, grid - 1 - gx)),
-        ("upside_down", [0, 1, 3, 2, 4, 5, 6], (grid - 1 - gy, gx)),
-    ):
+    for name, (ny, nx) in (("mirror", (gy, grid - 1 - gx)), ("upside_down", (grid - 1 - gy, gx))):
+        swap = swaps[name]
         source = (ny * grid + nx).reshape(-1)  # flipped patch n shows original patch source[n]
         tokens = (source[:, None] * frames + np.arange(frames)[None]).reshape(-1)
         out[name] = (swap, torch.tensor(swap + [NUM_CLASSES]), torch.tensor(tokens))
     # transposed (x and y swapped): a W×H video squeezed is the H×W one transposed
-    swap = [2, 3, 0, 1, 4, 5, 6]
+    swap = swaps["transpose"]
     source = (gx * grid + gy).reshape(-1)
     tokens = (source[:, None] * frames + np.arange(frames)[None]).reshape(-1)
     out["transpose"] = (swap, torch.tensor(swap + [NUM_CLASSES]), torch.tensor(tokens))
     # time reversed: every move goes the other way, growing becomes shrinking
-    swap = [1, 0, 3, 2, 5, 4, 6]
+    swap = swaps["reverse"]
     n, t = np.meshgrid(np.arange(grid * grid), np.arange(frames), indexing="ij")
     tokens = (n * frames + (frames - 1 - t)).reshape(-1)
     out["reverse"] = (swap, torch.tensor(swap + [NUM_CLASSES]), torch.tensor(tokens))
@@ -716,6 +715,13 @@ def update_registry(digest: str, registry: Path = ROOT / "weights.toml") -> None
 # --------------------------------------------------------------------------------- evaluation
 
 
+def symmetric_softmax(model: torch.nn.Module, x: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
+    """The mean softmax over the spec's symmetric views of model input (B, T, 3, H, W), in the
+    window's own class order, as vidcls's engine averages them."""
+    views = symmetric_views(spec)
+    return sum(model(transform(x, n))[:, list(o)].softmax(-1) for n, o in views) / len(views)
+
+
 def evaluate(
     model: TimeSformer, spec: ModelSpec, seed: int, count: int, folder: Path
 ) -> tuple[float, np.ndarray]:
@@ -723,15 +729,13 @@ def evaluate(
     crops, then windows)."""
     rng = np.random.default_rng(seed)
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), int)
-    views = symmetric_views(spec)
     for i in range(count):
         clip = mv.random_clip(rng, mv.CLASSES[i % NUM_CLASSES])
         path = mv.write_video(clip, folder / f"eval{i}.mp4", preset="ultrafast")
         probs = []
         with torch.no_grad():
             for _, _, x in vidcls.model_inputs(path, NAME):
-                total = sum(model(transform(x, n))[:, list(o)].softmax(-1) for n, o in views)
-                probs.append(total.mean(0) / len(views))
+                probs.append(symmetric_softmax(model, x, spec).mean(0))
         guess = int(torch.stack(probs).mean(0).argmax())
         confusion[mv.CLASSES.index(clip.label), guess] += 1
         path.unlink()
