@@ -4,8 +4,10 @@
 shipped motion model keeps its top-1 on at least 99 % of its held-out clips in bf16. This
 measures that figure on the clips tests/test_motion.py uses (the same seed and count, written
 once under bench/out/motion-held-out/): per clip, the windows of `vidcls predict` through the
-fp32 and the bf16 model (weights cast once at load), their softmaxes averaged as `predict` does,
-and the largest |logit difference| of any window. On a CPU without native bf16 the bf16 numbers
+fp32 and the bf16 model (weights cast once at load), their softmaxes averaged over crops and
+windows as `predict` does, and the largest |logit difference| of any window. It runs the plain
+view only, not the 16 symmetric views `predict` also averages for this model: the model's own
+agreement, before the views' average smooths it. On a CPU without native bf16 the bf16 numbers
 are exact but slow (emulated); the figure is the same either way.
 """
 

@@ -43,7 +43,13 @@ DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cud
 PrecisionOpt = Annotated[
     str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.")
 ]
-BatchOpt = Annotated[str, typer.Option("--batch-size", help="Views per batch, or auto.")]
+BatchOpt = Annotated[
+    str,
+    typer.Option(
+        "--batch-size",
+        help="Model inputs per batch (crops, and symmetric views where a model has them), or auto.",
+    ),
+]
 TopKOpt = Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many actions to show.")]
 CropsOpt = Annotated[
     int | None, typer.Option(help="3 crops along the long side, or 1 centre crop.")
