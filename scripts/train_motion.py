@@ -18,7 +18,9 @@ Training data, all drawn afresh from a fixed seed:
   transposition and time reversal, labels permuted to match, and after the curriculum's first
   phase (bright shapes only) it is doubled with its photographic negative.
 * real views: a few hundred videos written with libx264 (rotations included) and decoded
-  through vidcls's own pipeline (`vidcls.pipeline.open_windows`), mixed into every batch.
+  through vidcls's own pipeline (`vidcls.pipeline.open_windows`), mixed into every batch. One
+  process a core makes them (33 s on 2 cores, where one took 60–70 s), and the views, hence
+  the weights, are the same as one process makes.
 
 Targets are soft: a window that straddles two segments gets each label in proportion to its
 frames (half of that, and half uniform, where the shape jumps at a cut between them), and a
@@ -38,10 +40,13 @@ import argparse
 import hashlib
 import json
 import math
+import multiprocessing
+import os
 import re
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -350,15 +355,32 @@ def real_videos(
     return videos
 
 
+RealViews = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
 def real_views(
-    spec: ModelSpec, rng: np.random.Generator, clips: int, segment_videos: int, folder: Path
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Views of H.264 files decoded by vidcls itself: (N, T, 3, H, W) uint8, soft targets and
-    patch targets."""
+    spec: ModelSpec, videos: list[tuple[mv.MotionVideo, float]], folder: Path, workers: int = 1
+) -> RealViews:
+    """Views of `videos` written with H.264 and decoded by vidcls itself: (N, T, 3, H, W) uint8,
+    soft targets and patch targets, in the order of `videos`.
+
+    With `workers` > 1, spawned processes share the files out in runs of a few; the views are
+    the same.
+    """
+    if workers > 1 and len(videos) > 1:
+        runs = [videos[i : i + 4] for i in range(0, len(videos), 4)]
+        folders = [folder / f"run{i}" for i in range(len(runs))]
+        for f in folders:
+            f.mkdir()
+        context = multiprocessing.get_context("spawn")  # a fork of running torch threads can hang
+        with ProcessPoolExecutor(workers, context, torch.set_num_threads, (1,)) as pool:
+            parts = list(pool.map(real_views, [spec] * len(runs), runs, folders))
+        views, goals, dense = zip(*parts, strict=True)
+        return torch.cat(views), torch.cat(goals), torch.cat(dense)
     views: list[torch.Tensor] = []
     goals: list[np.ndarray] = []
     dense: list[np.ndarray] = []
-    for i, (video, hop) in enumerate(real_videos(rng, clips, segment_videos)):
+    for i, (video, hop) in enumerate(videos):
         path = mv.write_video(video, folder / f"real{i}.mp4", preset="ultrafast")
         # the pipeline's uint8 views, before normalisation: what model_inputs would feed the
         # model, without normalising and then undoing it
@@ -778,10 +800,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{NAME}: {spec.num_frames} frames 1-in-{spec.frame_stride} at {spec.reference_fps:g} fps "
         f"(span {spec.span:.2f} s), short side {spec.short_side}, {spec.crops} crops {spec.crop}"
     )
-    rng = np.random.default_rng(args.seed)
+    videos = real_videos(np.random.default_rng(args.seed), args.real_clips, args.real_segments)
     with tempfile.TemporaryDirectory() as tmp:
-        real = real_views(spec, rng, args.real_clips, args.real_segments, Path(tmp))
-        log(f"{len(real[0])} real views from {args.real_clips + args.real_segments} H.264 files")
+        # one process a core: writing and decoding the files is a minute's work for one
+        real = real_views(spec, videos, Path(tmp), workers=os.cpu_count() or 1)
+        log(f"{len(real[0])} real views from {len(videos)} H.264 files")
         model = train(
             spec, args.steps, args.seed, real, batch=args.batch, lr=args.lr,
             segment_share=args.segment_share, log=log,

@@ -31,9 +31,10 @@ import train_motion as tm  # noqa: E402
 
 def test_real_views_are_what_the_pipeline_feeds_the_model(tmp_path: Path) -> None:
     spec = get_spec(tm.NAME)
-    views, goals, dense = tm.real_views(spec, np.random.default_rng(5), 1, 0, tmp_path)
-    # the same clip again, from the same seed, through model_inputs
-    [(clip, hop)] = tm.real_videos(np.random.default_rng(5), 1, 0)
+    videos = tm.real_videos(np.random.default_rng(5), 1, 0)
+    views, goals, dense = tm.real_views(spec, videos, tmp_path)
+    # the same clip again, through model_inputs
+    [(clip, hop)] = videos
     path = mv.write_video(clip, tmp_path / "again.mp4", preset="ultrafast")
     fed = [x for _, _, x in vidcls.model_inputs(path, tm.NAME, mode="segment", hop=hop)]
     fed = torch.cat(fed)  # (windows x crops, T, 3, H, W)
@@ -44,6 +45,19 @@ def test_real_views_are_what_the_pipeline_feeds_the_model(tmp_path: Path) -> Non
     assert goals[:, 0].min() > 1 / len(mv.CLASSES)  # every view leans to its label
     grid = (spec.crop // spec.arch_config["patch_size"]) ** 2
     assert dense.shape == (len(views), grid * spec.num_frames)
+
+
+def test_real_views_from_several_processes_are_the_same_views_in_the_same_order(
+    tmp_path: Path,
+) -> None:
+    spec = get_spec(tm.NAME)
+    videos = tm.real_videos(np.random.default_rng(8), 6, 0)  # runs of 4 and 2 files
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    alone = tm.real_views(spec, videos, tmp_path / "one")
+    shared = tm.real_views(spec, videos, tmp_path / "two", workers=2)
+    assert len(alone[0]) > len(videos)  # several windows a clip: order within a file matters
+    assert all(torch.equal(a, b) for a, b in zip(alone, shared, strict=True))
 
 
 def test_the_script_trains_saves_and_reloads(tmp_path: Path, capsys) -> None:
