@@ -19,7 +19,7 @@ Training data, all drawn afresh from a fixed seed:
   phase (bright shapes only) it is doubled with its photographic negative.
 * real views: a few hundred videos written with libx264 (rotations included) and decoded
   through vidcls's own pipeline (`vidcls.pipeline.open_windows`), mixed into every batch. One
-  process a core makes them (33 s on 2 cores, where one took 60–70 s), and the views, hence
+  process a core makes them (33 s on 2 cores, where one took 59–72 s), and the views, hence
   the weights, are the same as one process makes.
 
 Targets are soft: a window that straddles two segments gets each label in proportion to its
@@ -364,11 +364,12 @@ def real_views(
     """Views of `videos` written with H.264 and decoded by vidcls itself: (N, T, 3, H, W) uint8,
     soft targets and patch targets, in the order of `videos`.
 
-    With `workers` > 1, spawned processes share the files out in runs of a few; the views are
-    the same.
+    With `workers` > 1, spawned processes (no more than there are runs) share the files out in
+    runs of a few; the views are the same.
     """
-    if workers > 1 and len(videos) > 1:
-        runs = [videos[i : i + 4] for i in range(0, len(videos), 4)]
+    runs = [videos[i : i + 4] for i in range(0, len(videos), 4)]
+    workers = min(workers, len(runs))
+    if workers > 1:
         folders = [folder / f"run{i}" for i in range(len(runs))]
         for f in folders:
             f.mkdir()
@@ -516,7 +517,7 @@ def train(
     spec: ModelSpec,
     steps: int,
     seed: int,
-    real: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    real: RealViews,
     batch: int = 64,
     real_share: float = 0.25,
     lr: float = 1e-3,
@@ -802,8 +803,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     videos = real_videos(np.random.default_rng(args.seed), args.real_clips, args.real_segments)
     with tempfile.TemporaryDirectory() as tmp:
-        # one process a core: writing and decoding the files is a minute's work for one
-        real = real_views(spec, videos, Path(tmp), workers=os.cpu_count() or 1)
+        # one process a core, as motion_videos.write_videos caps them (each imports torch):
+        # writing and decoding the files is a minute's work for one
+        real = real_views(spec, videos, Path(tmp), workers=min(4, os.cpu_count() or 1))
         log(f"{len(real[0])} real views from {len(videos)} H.264 files")
         model = train(
             spec, args.steps, args.seed, real, batch=args.batch, lr=args.lr,
