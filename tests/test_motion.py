@@ -57,7 +57,8 @@ def spec():
 
 @pytest.fixture(scope="module")
 def loaded():
-    return vidcls.load_model(MODEL, device="cpu", offline=True)
+    # fp32 whatever `auto` picks on this CPU: the reference the bf16 and transformers checks need
+    return vidcls.load_model(MODEL, device="cpu", precision="fp32", offline=True)
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,15 @@ from vidcls.hub import verify_sha256
 from vidcls.registry import get_spec, package_labels
 
 TOL = {"atol": 1e-4, "rtol": 0}
+# parity is checked in fp32: `auto` is bf16 on CPUs with native bf16 (AVX-512 BF16, AMX)
+FP32 = "fp32"
 
 
 @pytest.mark.parametrize("fmt", ["safetensors", "bin"])
 def test_timesformer_folder_loads_and_matches(tmp_path: Path, fmt: str) -> None:
     hf = tiny_timesformer()
     folder = save_hub_folder(hf, tmp_path / "ckpt", fmt)
-    model, spec, labels, source = vidcls.load_model("timesformer", weights=folder)
+    model, spec, labels, source = vidcls.load_model("timesformer", weights=folder, precision=FP32)
     video = torch.randn(2, 4, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(model(video), hf_logits(hf, video), **TOL)
@@ -38,7 +40,7 @@ def test_timesformer_folder_loads_and_matches(tmp_path: Path, fmt: str) -> None:
 def test_vivit_folder_loads_and_uses_packaged_labels(tmp_path: Path, fmt: str) -> None:
     hf = tiny_vivit(num_labels=400)
     folder = save_hub_folder(hf, tmp_path / "ckpt", fmt)
-    model, _, labels, _ = vidcls.load_model("vivit", weights=folder)
+    model, _, labels, _ = vidcls.load_model("vivit", weights=folder, precision=FP32)
     video = torch.randn(2, 4, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(model(video), hf_logits(hf, video), **TOL)
@@ -56,7 +58,7 @@ def test_vivit_transformers5_names_load(tmp_path: Path) -> None:
     state = hf.state_dict()
     assert any(".q_proj." in k for k in state)
     torch.save(state, folder / "pytorch_model.bin")
-    model, *_ = vidcls.load_model("vivit", weights=folder)
+    model, *_ = vidcls.load_model("vivit", weights=folder, precision=FP32)
     video = torch.randn(1, 4, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(model(video), hf_logits(hf, video), **TOL)
@@ -65,7 +67,9 @@ def test_vivit_transformers5_names_load(tmp_path: Path) -> None:
 def test_single_safetensors_file_uses_config_beside_it(tmp_path: Path) -> None:
     hf = tiny_timesformer(num_frames=6, image_size=48, num_labels=5)
     folder = save_hub_folder(hf, tmp_path / "ckpt")
-    model, *_ = vidcls.load_model("timesformer", weights=folder / "model.safetensors")
+    model, *_ = vidcls.load_model(
+        "timesformer", weights=folder / "model.safetensors", precision=FP32
+    )
     assert model.time_embed.shape[1] == 6 and model.head.out_features == 5
     video = torch.randn(1, 6, 3, 48, 48)
     with torch.no_grad():
@@ -106,9 +110,11 @@ def test_original_pyth_matches_hf_layout(tmp_path: Path) -> None:
     hf = tiny_timesformer(hidden_size=128, heads=2, num_labels=400)
     torch.save(_original_checkpoint(hf), tmp_path / "TimeSformer_divST_8x32_224_K400.pyth")
     from_pyth, _, labels, _ = vidcls.load_model(
-        "timesformer", weights=tmp_path / "TimeSformer_divST_8x32_224_K400.pyth"
+        "timesformer", weights=tmp_path / "TimeSformer_divST_8x32_224_K400.pyth", precision=FP32
     )
-    from_hf, *_ = vidcls.load_model("timesformer", weights=save_hub_folder(hf, tmp_path / "hf"))
+    from_hf, *_ = vidcls.load_model(
+        "timesformer", weights=save_hub_folder(hf, tmp_path / "hf"), precision=FP32
+    )
     video = torch.randn(2, 4, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(from_pyth(video), from_hf(video), atol=0, rtol=0)
@@ -125,7 +131,7 @@ def test_offline_cache_is_the_second_run_path(tmp_path: Path) -> None:
     torch.save(video, tmp_path / "video.pt")
     script = (
         "import sys, torch, vidcls\n"
-        "model, spec, labels, source = vidcls.load_model('timesformer-k400')\n"
+        "model, spec, labels, source = vidcls.load_model('timesformer-k400', precision='fp32')\n"
         f"torch.save(model(torch.load({str(tmp_path / 'video.pt')!r})), sys.argv[1])\n"
         "print(source, labels[0])\n"
     )
@@ -294,7 +300,7 @@ def test_download_fills_the_cache_then_offline_works(tmp_path: Path, monkeypatch
     models = CliRunner().invoke(app, ["models", "--json"])
     cached = {row["name"]: row["cached"] for row in json.loads(models.stdout)}
     assert cached["timesformer"] is True and cached["timesformer-hr"] is False
-    model, *_ = vidcls.load_model("timesformer", offline=True)
+    model, *_ = vidcls.load_model("timesformer", offline=True, precision=FP32)
     video = torch.randn(1, 4, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(model(video), hf_logits(hf, video), **TOL)
