@@ -31,9 +31,17 @@ def vidcls(corpus, *args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, **kwargs)
 
 
+def _live_sigint() -> None:
+    # a background job (`pytest ... &`, nohup) inherits SIGINT ignored, and Python then installs
+    # no KeyboardInterrupt handler: restore the default a terminal's Ctrl-C meets
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(corpus, *args: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "vidcls", *args, "--weights", str(corpus["weights"])]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_live_sigint
+    )
 
 
 def records(path: Path) -> list[dict]:
