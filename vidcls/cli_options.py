@@ -41,7 +41,7 @@ StartOpt = Annotated[str | None, typer.Option(help="Start of the range: seconds 
 EndOpt = Annotated[str | None, typer.Option(help="End of the range: seconds or HH:MM:SS.mmm.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N.")]
 PrecisionOpt = Annotated[
-    str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.")
+    str, typer.Option(help="auto (bf16 on CUDA and native-bf16 CPUs), fp32, bf16 or fp16.")
 ]
 BatchOpt = Annotated[
     str,

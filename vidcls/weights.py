@@ -278,8 +278,8 @@ def load_model(
     weights : a hub-layout folder, a .safetensors / pytorch_model.bin file, or an original
         TimeSformer .pyth; sizes are read from the checkpoint's own config when it has one.
     device : "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
-    precision : "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16" or "fp16"; the weights are
-        cast once here.
+    precision : "auto" (bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere), "fp32",
+        "bf16" or "fp16"; the weights are cast once here.
 
     Returns
     -------
