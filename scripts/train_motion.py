@@ -1,6 +1,6 @@
 """Train `motion-tiny`, the small TimeSformer shipped inside vidcls, on synthetic motion videos.
 
-    python scripts/train_motion.py                   # about 10 minutes on 2 CPU cores
+    python scripts/train_motion.py                   # 7.5-10 minutes on 2 CPU cores
     python scripts/train_motion.py --update-registry # also write the new sha256 into weights.toml
 
 The task and its ranges are in scripts/motion_videos.py. The protocol (frames, stride, fps, short
