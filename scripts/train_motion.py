@@ -636,7 +636,7 @@ _LAYER = {
 
 
 def to_hf(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """vidcls keys -> TimesformerForVideoClassification keys (convert.py's mapping, inverted)."""
+    """vidcls keys -> TimesformerForVideoClassification keys (vidcls.checkpoints.hf, inverted)."""
     out = {}
     for key, value in state.items():
         if m := re.match(r"^blocks\.(\d+)\.(.+)\.(weight|bias)$", key):
@@ -695,7 +695,7 @@ def sha256(path: Path) -> str:
 
 def check_round_trip(model: TimeSformer, spec: ModelSpec, folder: Path, log=print) -> None:
     """The saved folder gives the in-memory model's logits through vidcls (and transformers)."""
-    from vidcls.convert import from_hf_timesformer
+    from vidcls.checkpoints.hf import from_hf_timesformer
 
     state = from_hf_timesformer(to_hf(model.state_dict()))
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items()), "key mapping"

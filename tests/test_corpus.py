@@ -203,9 +203,9 @@ def test_next_file_decodes_while_the_current_one_runs(corpus, monkeypatch) -> No
     import torch
 
     import vidcls.pipeline
+    from vidcls.loading import LoadedModel
     from vidcls.pipeline import Options, run_files
     from vidcls.registry import get_spec
-    from vidcls.weights import LoadedModel
 
     class Slow(torch.nn.Module):
         def __init__(self) -> None:

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from vidcls.engine import Classifier, Prefetch
+from vidcls.loading import LoadedModel
 from vidcls.registry import get_spec
 from vidcls.transforms import normalize
-from vidcls.weights import LoadedModel
 
 
 class Mean(torch.nn.Module):
@@ -109,7 +109,7 @@ def test_prefetch_runs_ahead_but_boundedly() -> None:
 def test_compiled_model_pads_short_batches_and_agrees() -> None:
     from hf_models import tiny_timesformer
 
-    from vidcls.convert import arch_config_from_hf, from_hf_timesformer
+    from vidcls.checkpoints.hf import arch_config_from_hf, from_hf_timesformer
     from vidcls.models import build
 
     hf = tiny_timesformer(num_frames=2, image_size=32, hidden_size=32, heads=2, num_labels=4)

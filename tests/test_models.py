@@ -6,7 +6,7 @@ import pytest
 import torch
 from hf_models import hf_logits, tiny_timesformer, tiny_vivit
 
-from vidcls.convert import arch_config_from_hf, from_hf_timesformer, from_hf_vivit
+from vidcls.checkpoints.hf import arch_config_from_hf, from_hf_timesformer, from_hf_vivit
 from vidcls.models import TimeSformer, build, set_fused_attention
 
 

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from vidcls.cli import app
 from vidcls.engine import Classifier
 from vidcls.errors import WeightsError
+from vidcls.loading import LoadedModel
 from vidcls.models import build
 from vidcls.registry import get_spec, package_labels
 from vidcls.transforms import normalize, symmetric_views, transform
-from vidcls.weights import LoadedModel
 
 SPEC = get_spec("motion-tiny")
 LABELS = package_labels(SPEC.labels)

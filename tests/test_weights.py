@@ -15,7 +15,7 @@ from hf_models import hf_logits, prefill_hf_cache, save_hub_folder, tiny_timesfo
 
 import vidcls
 from vidcls.errors import DeviceError, WeightsError
-from vidcls.hub import verify_sha256
+from vidcls.network import verify_sha256
 from vidcls.registry import get_spec, package_labels
 
 TOL = {"atol": 1e-4, "rtol": 0}
@@ -241,7 +241,7 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
 
 def test_precision_and_device(tmp_path: Path) -> None:
     folder = save_hub_folder(tiny_timesformer(), tmp_path / "ckpt")
-    from vidcls.weights import cpu_has_native_bf16
+    from vidcls.loading import cpu_has_native_bf16
 
     if cpu_has_native_bf16():
         model, *_ = vidcls.load_model("timesformer", weights=folder, precision="bf16")
@@ -310,7 +310,7 @@ def test_download_checks_the_pinned_hash(tmp_path: Path, monkeypatch) -> None:
     folder = save_hub_folder(tiny_timesformer(), tmp_path / "repo")
     spec = dataclasses.replace(get_spec("timesformer"), sha256={"model.safetensors": "0" * 64})
     fake_hub(monkeypatch, tmp_path / "cache", {spec.repo: folder})
-    from vidcls.hub import fetch
+    from vidcls.network import fetch
 
     with pytest.raises(WeightsError, match="sha256 mismatch for timesformer/model.safetensors"):
         fetch(spec, offline=False, progress=False)

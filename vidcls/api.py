@@ -20,7 +20,7 @@ from .registry import get_spec
 if TYPE_CHECKING:
     import torch
 
-    from .weights import LoadedModel
+    from .loading import LoadedModel
 
 _LOAD_OPTIONS = ("weights", "device", "precision", "offline", "labels")
 
@@ -28,7 +28,7 @@ _LOAD_OPTIONS = ("weights", "device", "precision", "offline", "labels")
 def _prepare(
     model: str | LoadedModel, mode: str, options: dict[str, Any]
 ) -> tuple[LoadedModel, Options]:
-    from .weights import LoadedModel, load_model, with_labels
+    from .loading import LoadedModel, load_model, with_labels
 
     known = {f.name for f in fields(Options)} | set(_LOAD_OPTIONS)
     unknown = sorted(set(options) - known)

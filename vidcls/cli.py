@@ -140,7 +140,7 @@ def models(
 
     Piped, one tab-separated line per model with a header line first.
     """
-    from .hub import cached_weights
+    from .network import cached_weights
     from .registry import registry
 
     rows = []
@@ -211,7 +211,7 @@ def download(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Download models into the Hugging Face cache ahead of an offline run."""
-    from .hub import fetch, verify_sha256
+    from .network import fetch, verify_sha256
     from .registry import get_spec
 
     specs = [get_spec(name) for name in names]

@@ -77,7 +77,7 @@ def key_dtype(address: str | None, load: dict[str, Any], say: Callable[[str], No
     """Connect, and the precision the model actors will use (for the run key of --resume)."""
     import torch
 
-    from .weights import resolve_dtype
+    from .loading import resolve_dtype
 
     connect(address, say)
     return resolve_dtype(load["precision"], torch.device(actor_device(load)))
@@ -174,8 +174,8 @@ class _Model:
             import torch
 
             from .engine import Classifier
+            from .loading import load_model, with_labels
             from .records import class_subset
-            from .weights import load_model, with_labels
 
             if device == "cpu":
                 torch.set_num_threads(threads)
@@ -241,9 +241,9 @@ def _records(
 
     from . import clips, records
     from .decode import DecodeStats
+    from .loading import LoadedModel, source_name
     from .pipeline import WindowStream, _FileRun, _summary
     from .video import VideoInfo
-    from .weights import LoadedModel, source_name
 
     meta = gathered.end
     assert meta is not None
@@ -291,8 +291,8 @@ def run_ray(
     import ray
     import ray.data
 
+    from .loading import resolve_dtype
     from .registry import get_spec
-    from .weights import resolve_dtype
 
     spec = get_spec(load["model"])
     layout = _layout(load, options, spec)

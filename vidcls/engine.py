@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from .weights import LoadedModel
+    from .loading import LoadedModel
 
 T = TypeVar("T")
 _DONE = object()

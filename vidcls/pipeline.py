@@ -21,7 +21,7 @@ from .segments import merge_windows
 if TYPE_CHECKING:
     import numpy as np
 
-    from .weights import LoadedModel
+    from .loading import LoadedModel
 
 Progress = Callable[[str, int, "int | None"], None]
 Event = tuple[str, dict[str, Any]]

@@ -16,8 +16,8 @@ from .errors import UsageError
 if TYPE_CHECKING:
     import numpy as np
 
+    from .loading import LoadedModel
     from .pipeline import Options, WindowStream
-    from .weights import LoadedModel
 
 SCHEMA_VERSION = 1
 

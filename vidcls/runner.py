@@ -69,11 +69,11 @@ class Run:
         `ray`: None, no Ray; "" Ray's default (RAY_ADDRESS, else a new local Ray); or an address.
         """
         from . import resume as resuming
+        from .loading import read_labels, resolve_device, resolve_dtype, source_name
         from .output import make_writer, open_output
         from .pipeline import Options
         from .records import run_key
         from .registry import get_spec
-        from .weights import read_labels, resolve_device, resolve_dtype, source_name
 
         names = self.names
         if shard is not None:
@@ -153,8 +153,8 @@ class Run:
 
             yield from run_workers(load, names, opts, devices, self.say)
             return
+        from .loading import load_model, with_labels
         from .pipeline import run_files
-        from .weights import load_model, with_labels
 
         if not names:
             return

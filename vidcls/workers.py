@@ -50,8 +50,8 @@ def _worker(
     import torch
 
     from .errors import VidclsError
+    from .loading import load_model, with_labels
     from .pipeline import run_files
-    from .weights import load_model, with_labels
 
     torch.set_num_threads(threads)
 

@@ -1,7 +1,7 @@
 """TimeSformer (Bertasius et al., 2021) as released by facebookresearch/TimeSformer.
 
 Parameter names follow the original `vit.py`, so an original checkpoint loads after stripping
-its prefix and a transformers checkpoint after a fixed renaming (weights/convert.py).
+its prefix and a transformers checkpoint after a fixed renaming (vidcls/checkpoints/).
 
 After the embedding the tokens are one CLS followed by the patch tokens in (h w t) order:
 space-major, time-minor, i.e. token 1 + n*T + t is patch n of frame t.

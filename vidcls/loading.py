@@ -1,20 +1,20 @@
-"""How weights become a ready model: read a checkpoint, translate its keys, build, load strictly.
+"""How weights become a ready model: find the checkpoint, build its architecture, load strictly.
 
 Sources, in order: an explicit path (hub-layout folder, .safetensors, pytorch_model.bin, original
-TimeSformer .pyth), else the registry entry's weights through hub.py (the one place that touches
-the network). torch is imported lazily so the registry commands stay light.
+TimeSformer .pyth), else the registry entry's weights through network.py (the one place that
+touches the network). Reading and key translation are the `checkpoints` package's. torch is
+imported lazily so the registry commands stay light.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import hub
+from . import network
+from .checkpoints import Checkpoint, prepare, read_checkpoint
 from .errors import DeviceError, UsageError, WeightsError
 from .registry import ModelSpec, get_spec, package_labels
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pyth", ".ckpt")
 _PLACEHOLDER = re.compile(r"^LABEL_\d+$")
 
 
@@ -33,95 +32,6 @@ class LoadedModel(NamedTuple):
     spec: ModelSpec
     labels: list[str]
     source: str
-
-
-@dataclass
-class Checkpoint:
-    state: dict[str, Any]
-    config: dict[str, Any] | None
-    path: Path
-
-
-# ---------------------------------------------------------------------------------- reading
-
-
-def read_checkpoint(path: str | Path) -> Checkpoint:
-    """Read tensors (and config.json when there is one beside them) from a folder or file."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise WeightsError(f"{path}: no such file or folder")
-    folder = path if path.is_dir() else path.parent
-    if path.is_dir():
-        path = _weights_in_folder(path)
-    config = None
-    config_path = folder / "config.json"
-    if config_path.is_file():
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise WeightsError(f"{config_path}: not valid JSON ({e})") from e
-    return Checkpoint(_read_tensors(path), config, path)
-
-
-def _weights_in_folder(folder: Path) -> Path:
-    for name in (
-        "model.safetensors",
-        "model.safetensors.index.json",
-        "pytorch_model.bin",
-        "pytorch_model.bin.index.json",
-    ):
-        if (folder / name).is_file():
-            return folder / name
-    found = sorted(
-        p.name for p in folder.iterdir() if p.suffix in (".safetensors", *_PICKLE_SUFFIXES)
-    )
-    if len(found) == 1:
-        return folder / found[0]
-    raise WeightsError(
-        f"{folder}: no weights found (expected model.safetensors or pytorch_model.bin"
-        + (f"; several candidates: {', '.join(found)}" if found else "")
-        + ")"
-    )
-
-
-def _read_tensors(path: Path) -> dict[str, Any]:
-    import torch
-
-    from . import convert
-
-    if path.name.endswith(".index.json"):
-        try:
-            weight_map = json.loads(path.read_text(encoding="utf-8"))["weight_map"]
-        except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as e:
-            raise WeightsError(f"{path}: not a valid shard index ({e})") from e
-        state: dict[str, Any] = {}
-        for shard in sorted(set(weight_map.values())):
-            state.update(_read_tensors(path.parent / shard))
-        return state
-    if path.stat().st_size == 0:
-        raise WeightsError(f"{path}: the file is empty")
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as e:
-            raise WeightsError(f"{path}: not a valid safetensors file ({e})") from e
-    if path.suffix in _PICKLE_SUFFIXES:
-        try:
-            # Never run code from a checkpoint: only tensors and plain containers are accepted.
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # torch raises several unrelated types for bad pickles
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise WeightsError(f"{path}: cannot read it as a PyTorch checkpoint ({reason})") from e
-        if not isinstance(data, dict):
-            raise WeightsError(f"{path}: holds a {type(data).__name__}, not a state dict")
-        return dict(convert.original_state_dict(data))
-    raise WeightsError(f"{path}: unknown weights format (use .safetensors, .bin, .pth or .pyth)")
-
-
-# ---------------------------------------------------------------------------------- building
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -177,36 +87,10 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
 
 def build_model(spec: ModelSpec, checkpoint: Checkpoint, fused_attn: bool = True) -> nn.Module:
     """Translate the checkpoint's keys, build the architecture it describes, load strictly."""
-    from . import convert
     from .models import build
 
     where = str(checkpoint.path)
-    try:
-        fmt = convert.detect_format(checkpoint.state)
-    except KeyError as e:
-        raise WeightsError(f"{where}: {e.args[0]}") from e
-    arch = "vivit" if fmt == "hf-vivit" else "timesformer"
-    if checkpoint.config is not None and "model_type" in checkpoint.config:
-        try:
-            arch, config = convert.arch_config_from_hf(checkpoint.config)
-        except (ValueError, KeyError, TypeError) as e:
-            raise WeightsError(f"{where}: config.json: {e}") from e
-    if arch != spec.arch:
-        raise WeightsError(
-            f"{where}: holds a {arch} checkpoint, but model '{spec.name}' is a {spec.arch}; "
-            "choose a matching --model"
-        )
-    try:
-        state = convert.CONVERTERS[fmt](checkpoint.state)
-    except KeyError as e:
-        raise WeightsError(f"{where}: {e.args[0]}") from e
-    if checkpoint.config is None or "model_type" not in checkpoint.config:
-        if arch != "timesformer":
-            raise WeightsError(f"{where}: a ViViT checkpoint needs its config.json beside it")
-        try:
-            config = convert.arch_config_from_tensors(state, spec.arch_config)
-        except KeyError as e:
-            raise WeightsError(f"{where}: {e.args[0]}") from e
+    arch, config, state = prepare(checkpoint, spec.name, spec.arch, spec.arch_config)
     try:
         model = build(arch, config, fused_attn=fused_attn)
     except (AssertionError, ValueError, KeyError, TypeError) as e:
@@ -290,7 +174,7 @@ def load_model(
     dev = resolve_device(device)
     dtype = resolve_dtype(precision, dev)
     source = source_name(spec, weights)
-    path = Path(weights) if weights is not None else hub.fetch(spec, offline, progress)
+    path = Path(weights) if weights is not None else network.fetch(spec, offline, progress)
     checkpoint = read_checkpoint(path)
     model = build_model(spec, checkpoint, fused_attn)
     num_classes = model.head.out_features

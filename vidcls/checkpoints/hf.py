@@ -1,7 +1,8 @@
-"""Checkpoint translation: one pure function per source format, from its keys to vidcls's.
+"""The transformers (Hugging Face hub) layouts of TimeSformer and ViViT, as pure functions.
 
-vidcls's parameter names are those of the original TimeSformer `vit.py` (for both models), and
-its attention keeps q, k and v in one packed projection. Nothing here reads files.
+Keys and config.json in, vidcls's keys and arch_config out. vidcls's parameter names are those
+of the original TimeSformer `vit.py` (for both models), and its attention keeps q, k and v in
+one packed projection. Nothing here reads files.
 """
 
 from __future__ import annotations
@@ -65,18 +66,6 @@ _LAYER = re.compile(
 )  # noqa: E501
 
 
-def detect_format(state: Mapping[str, Any]) -> str:
-    """Name the layout of a state dict: hf-timesformer, hf-vivit or original-timesformer."""
-    keys = list(state)
-    if any(k.startswith("timesformer.") for k in keys):
-        return "hf-timesformer"
-    if any(k.startswith("vivit.") for k in keys):
-        return "hf-vivit"
-    if any(k.endswith("temporal_attn.qkv.weight") or k.endswith("pos_embed") for k in keys):
-        return "original-timesformer"
-    raise KeyError("not a TimeSformer or ViViT checkpoint (no known key layout)")
-
-
 def _rename_global(key: str, table: Mapping[str, str]) -> str | None:
     for old, new in table.items():
         if key == old:
@@ -130,33 +119,6 @@ def from_hf_vivit(state: Mapping[str, torch.Tensor]) -> Tensors:
     return out
 
 
-def original_state_dict(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Find the model weights inside an original TimeSformer/PySlowFast checkpoint file."""
-    for key in ("model_state", "state_dict", "model", "module"):
-        inner = checkpoint.get(key)
-        if isinstance(inner, Mapping) and inner:
-            return inner
-    return checkpoint
-
-
-def from_original_timesformer(state: Mapping[str, torch.Tensor]) -> Tensors:
-    """Original `vit.py` keys (possibly under `model.` or `module.`) -> vidcls keys."""
-    out: Tensors = {}
-    for key, value in state.items():
-        for prefix in ("module.", "model."):
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
-        out[key] = value
-    return out
-
-
-CONVERTERS = {
-    "hf-timesformer": from_hf_timesformer,
-    "hf-vivit": from_hf_vivit,
-    "original-timesformer": from_original_timesformer,
-}
-
-
 def arch_config_from_hf(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """Translate a transformers config.json into (arch, vidcls arch_config)."""
     model_type = config.get("model_type")
@@ -191,43 +153,3 @@ def arch_config_from_hf(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]
     else:
         arch_config["tubelet"] = list(config.get("tubelet_size", [2, 16, 16]))
     return model_type, arch_config
-
-
-def arch_config_from_tensors(
-    state: Mapping[str, torch.Tensor], defaults: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Read a TimeSformer's sizes off its vidcls-named tensors (for files without a config).
-
-    Width, depth, MLP width, frame count, image size and classes come from the shapes. The head
-    count cannot be read off shapes: it is the registry's when the width matches, else width/64
-    (the ViT convention).
-    """
-    try:
-        dim = state["cls_token"].shape[-1]
-        patch = state["patch_embed.proj.weight"].shape[-1]
-        positions = state["pos_embed"].shape[1] - 1
-        num_classes = state["head.weight"].shape[0]
-        mlp_dim = state["blocks.0.mlp.fc1.weight"].shape[0]
-    except KeyError as e:
-        raise KeyError(f"checkpoint lacks {e.args[0]}") from e
-    depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
-    grid = int(round(positions**0.5))
-    config = dict(defaults)
-    if "blocks.0.temporal_fc.weight" in state:
-        config["attention_type"] = "divided_space_time"
-    elif defaults.get("attention_type") == "divided_space_time":
-        config["attention_type"] = "joint_space_time" if "time_embed" in state else "space_only"
-    heads = defaults["heads"] if dim == defaults["hidden_size"] else max(1, dim // 64)
-    config.update(
-        hidden_size=dim,
-        depth=depth,
-        heads=heads,
-        mlp_dim=mlp_dim,
-        patch_size=patch,
-        image_size=grid * patch,
-        num_classes=num_classes,
-        qkv_bias="blocks.0.attn.qkv.bias" in state,
-    )
-    if "time_embed" in state:
-        config["num_frames"] = state["time_embed"].shape[1]
-    return config
