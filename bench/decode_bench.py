@@ -5,7 +5,7 @@ over the windows `vidcls predict` uses, three methods are timed in interleaved r
 
 * `PyAV plain`: bench/baselines.py — `thread_type="AUTO"`, every frame decoded in order, the
   frame shown at each wanted instant converted to full-size rgb24;
-* `vidcls`: iterating `vidcls.pipeline.open_windows(path, spec, Options())`, which probes
+* `vidcls`: iterating `vidcls.windows.open_windows(path, spec, FileOptions())`, which probes
   (packet index), plans, decodes and yields the uint8 views the model gets (resized, 3 crops);
 * `vidcls, no plan`: the same with the plan disabled (`stream.info.packet_pts = []`): no
   skipping of non-reference frames, no jumps over groups of pictures.
@@ -73,11 +73,12 @@ def run_plain(path: Path, times: list[float], convert_all: bool = True) -> Run:
 
 def run_vidcls(path: Path, name: str, plan: bool) -> Run:
     import vidcls
-    from vidcls.pipeline import Options, open_windows
+    from vidcls.config import FileOptions
+    from vidcls.windows import open_windows
 
     spec = vidcls.get_spec(name)
     started = time.perf_counter()
-    stream = open_windows(path, spec, Options())
+    stream = open_windows(path, spec, FileOptions())
     if not plan:
         stream.info.packet_pts = []  # no DecodePlan: every frame decoded, no jumps
     for _ in stream:
@@ -106,14 +107,15 @@ def fingerprints() -> Iterator[None]:
 def verify(path: Path, name: str) -> dict[str, str]:
     """For each vidcls variant, 'matched/instants' against PyAV plain's (pts, planes)."""
     import vidcls
-    from vidcls.pipeline import Options, open_windows
+    from vidcls.config import FileOptions
+    from vidcls.windows import open_windows
 
     spec = vidcls.get_spec(name)
     results: dict[str, str] = {}
     reference: dict[float, tuple[int | None, str]] = {}
     for plan in (True, False):
         with fingerprints():
-            stream = open_windows(path, spec, Options())
+            stream = open_windows(path, spec, FileOptions())
             if not plan:
                 stream.info.packet_pts = []
             picked = [

@@ -65,10 +65,11 @@ def baseline(video: Path, model: str, weights: Path) -> tuple[float, dict[str, A
 def decode_alone(video: Path, model: str) -> tuple[float, int]:
     """Seconds to iterate vidcls's window stream (probe included), and the views it yields."""
     import vidcls
-    from vidcls.pipeline import Options, open_windows
+    from vidcls.config import FileOptions
+    from vidcls.windows import open_windows
 
     started = time.perf_counter()
-    stream = open_windows(video, vidcls.get_spec(model), Options())
+    stream = open_windows(video, vidcls.get_spec(model), FileOptions())
     views = sum(len(v) for _, v in stream)
     return time.perf_counter() - started, views
 
@@ -80,7 +81,7 @@ def model_alone(loaded: Any, views: int) -> float:
     from vidcls.engine import Classifier
 
     spec = loaded.spec
-    runner = Classifier(loaded, spec.crops, "auto")
+    runner = Classifier(loaded, spec.crops)
     gen = torch.Generator().manual_seed(0)
     shape = (views, spec.num_frames, spec.crop, spec.crop, 3)
     x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=gen)

@@ -18,7 +18,7 @@ Training data, all drawn afresh from a fixed seed:
   transposition and time reversal, labels permuted to match, and after the curriculum's first
   phase (bright shapes only) it is doubled with its photographic negative.
 * real views: a few hundred videos written with libx264 (rotations included) and decoded
-  through vidcls's own pipeline (`vidcls.pipeline.open_windows`), mixed into every batch. One
+  through vidcls's own window stream (`vidcls.windows.open_windows`), mixed into every batch. One
   process a core makes them (33 s on 2 cores, where one took 59–72 s), and the views, hence
   the weights, are the same as one process makes.
 
@@ -59,12 +59,13 @@ import motion_videos as mv  # noqa: E402
 
 import vidcls  # noqa: E402
 from vidcls.clips import frame_indices  # noqa: E402
+from vidcls.config import FileOptions as Options
 from vidcls.decode import resized_size  # noqa: E402
 from vidcls.models.layers import set_fused_attention  # noqa: E402
 from vidcls.models.timesformer import TimeSformer  # noqa: E402
-from vidcls.pipeline import Options, open_windows  # noqa: E402
 from vidcls.registry import ModelSpec, get_spec  # noqa: E402
 from vidcls.transforms import crop_offsets, normalize, symmetric_views, transform  # noqa: E402
+from vidcls.windows import open_windows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "motion-tiny"

@@ -202,9 +202,11 @@ def test_resume_needs_a_jsonl_file(corpus) -> None:
 def test_next_file_decodes_while_the_current_one_runs(corpus, monkeypatch) -> None:
     import torch
 
-    import vidcls.pipeline
+    import vidcls.windows
+    from vidcls.config import FileOptions, Runtime
+    from vidcls.core import run
+    from vidcls.events import FileDone
     from vidcls.loading import LoadedModel
-    from vidcls.pipeline import Options, run_files
     from vidcls.registry import get_spec
 
     class Slow(torch.nn.Module):
@@ -217,17 +219,17 @@ def test_next_file_decodes_while_the_current_one_runs(corpus, monkeypatch) -> No
             return self.head(video.mean(dim=(1, 3, 4)))
 
     log: list[tuple[str, str]] = []
-    real_open = vidcls.pipeline.open_windows
+    real_open = vidcls.windows.open_windows
 
     def logged_open(name, *args, **kwargs):
         log.append(("open", Path(name).name))
         return real_open(name, *args, **kwargs)
 
-    monkeypatch.setattr(vidcls.pipeline, "open_windows", logged_open)
+    monkeypatch.setattr(vidcls.windows, "open_windows", logged_open)
     loaded = LoadedModel(Slow().eval(), get_spec("timesformer"), ["a", "b", "c", "d"], "test")
     names = corpus["videos"][:3]
-    for name, kind, _ in run_files(loaded, names, Options(batch_size=3)):
-        if kind == "file":
-            log.append(("done", Path(name).name))
+    for event in run(loaded, names, FileOptions(), Runtime(batch_size=3), "key"):
+        if isinstance(event, FileDone):
+            log.append(("done", Path(event.file).name))
     assert log.index(("open", "v01.mp4")) < log.index(("done", "v00.mp4"))
     assert log.index(("open", "v02.mp4")) < log.index(("done", "v01.mp4"))

@@ -38,10 +38,11 @@ from media_broken import (
 import vidcls
 from vidcls.api import classify
 from vidcls.clips import frame_indices
+from vidcls.config import FileOptions as Options
 from vidcls.errors import VideoDecodeError
-from vidcls.pipeline import Options, open_windows
 from vidcls.registry import get_spec
 from vidcls.video import probe
+from vidcls.windows import open_windows
 
 SPEC = get_spec("timesformer")
 INDICES = frame_indices(SPEC)  # [0, 36, 72, 109, 145, 182, 218, 255] at 30 fps

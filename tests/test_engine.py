@@ -51,8 +51,8 @@ def test_softmax_per_view_then_mean_over_crops() -> None:
     model = loaded()
     items = windows(5)
     out = list(Classifier(model, crops=3, batch_size=6).run(items))
-    assert [meta for meta, _ in out] == [0, 1, 2, 3, 4]
-    for (_, probs), (_, views) in zip(out, items, strict=True):
+    assert [meta for meta, _, _ in out] == [0, 1, 2, 3, 4]
+    for (_, probs, _), (_, views) in zip(out, items, strict=True):
         np.testing.assert_allclose(probs, expected(model, views), atol=1e-6)
         assert probs.sum() == pytest.approx(1.0, abs=1e-5)
 
@@ -60,10 +60,10 @@ def test_softmax_per_view_then_mean_over_crops() -> None:
 def test_out_of_memory_halves_the_batch_and_never_drops_crops() -> None:
     model = loaded()
     items = windows(4)
-    reference = [p for _, p in Classifier(model, crops=3, batch_size=12).run(items)]
+    reference = [p for _, p, _ in Classifier(model, crops=3, batch_size=12).run(items)]
     model.model.max_batch = 2  # a window's 3 crops no longer fit together
     runner = Classifier(model, crops=3, batch_size=12)
-    out = [p for _, p in runner.run(items)]
+    out = [p for _, p, _ in runner.run(items)]
     assert runner.batch_size == 1 or runner.batch_size == 2
     for a, b in zip(out, reference, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
@@ -118,8 +118,8 @@ def test_compiled_model_pads_short_batches_and_agrees() -> None:
     net.load_state_dict(from_hf_timesformer(hf.state_dict()))
     model = LoadedModel(net, get_spec("timesformer"), ["a", "b", "c", "d"], "test")
     items = [(i, v.repeat(4, axis=2).repeat(4, axis=3)) for i, v in windows(5)]  # 32×32 crops
-    eager = [p for _, p in Classifier(model, crops=3, batch_size=6).run(items)]
+    eager = [p for _, p, _ in Classifier(model, crops=3, batch_size=6).run(items)]
     compiled = Classifier(model, crops=3, batch_size=6, compile=True)
-    out = [p for _, p in compiled.run(items)]  # 5 windows in batches of 2: the last is padded
+    out = [p for _, p, _ in compiled.run(items)]  # 5 windows in batches of 2: the last is padded
     for a, b in zip(out, eager, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)

@@ -140,22 +140,23 @@ def test_unknown_output_suffix_is_a_usage_error(files, tmp_path: Path) -> None:
 def test_output_is_atomic_when_the_run_dies(files, tmp_path: Path, monkeypatch) -> None:
     target = tmp_path / "results.json"
     target.write_text("previous results\n")
-    import vidcls.pipeline
+    import vidcls.core
+    from vidcls.events import FileDone
 
-    real = vidcls.pipeline.run_files
+    real = vidcls.core.run
 
     def dies_after_the_first_file(*args, **kwargs):
         for event in real(*args, **kwargs):
             yield event
-            if event[1] == "file":
+            if isinstance(event, FileDone):
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(vidcls.pipeline, "run_files", dies_after_the_first_file)
+    monkeypatch.setattr(vidcls.core, "run", dies_after_the_first_file)
     result = run(files, "predict", str(files["a"]), str(files["b"]), "-o", str(target))
     assert result.exit_code == 130 and "interrupted" in result.stderr
     assert target.read_text() == "previous results\n"  # untouched, never half-written
     assert list(tmp_path.iterdir()) == [target]
-    monkeypatch.setattr(vidcls.pipeline, "run_files", real)
+    monkeypatch.setattr(vidcls.core, "run", real)
     result = run(files, "predict", str(files["a"]), str(files["b"]), "-o", str(target))
     assert result.exit_code == 0 and len(json.loads(target.read_text())) == 2
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import vidcls
 from vidcls.cli import app
-from vidcls.cli_options import parse_time
+from vidcls.cli.options import parse_time
 from vidcls.errors import UsageError
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from media import make_video
 
-from vidcls.pipeline import Options, open_windows
+from vidcls.config import FileOptions as Options
 from vidcls.registry import get_spec
+from vidcls.windows import open_windows
 
 
 def windows(path: Path, model: str, options: Options, planned: bool):
@@ -57,5 +58,5 @@ def test_planned_decode_is_bit_identical(videos, video: str, model: str, options
 def test_sparse_windows_jump_over_whole_gops(videos) -> None:
     _, stats = windows(videos["gop30"], "timesformer", Options(), planned=True)
     assert stats.seeks >= 3  # between the 4 windows, whole 1-s GOPs are not needed
-    _, stats = windows(videos["gop30"], "timesformer", Options(clips_count=1), planned=True)
+    _, stats = windows(videos["gop30"], "timesformer", Options(clips=1), planned=True)
     assert stats.frames < 300  # one window at the start: the rest of the file is never decoded

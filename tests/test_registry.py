@@ -12,8 +12,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from vidcls.cli import MODEL_COLUMNS, app, models_table
+from vidcls.cli import app
 from vidcls.errors import RegistryError, UnknownModelError
+from vidcls.output.terminal import MODEL_COLUMNS, models_table
 from vidcls.registry import _registry_text, get_spec, package_labels, parse_registry, registry
 
 SHARED_LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels"

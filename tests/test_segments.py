@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidcls.pipeline import default_min_duration
-from vidcls.segments import merge_windows, pieces
+from vidcls.segments import default_min_duration, merge_windows, pieces
 
 LABELS = ["walk", "run", "jump"]
 

@@ -18,8 +18,9 @@ import pytest
 import torch
 
 import vidcls
-from vidcls.pipeline import Options, open_windows
+from vidcls.config import FileOptions as Options
 from vidcls.registry import get_spec
+from vidcls.windows import open_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -14,7 +14,7 @@ import torch
 from hf_models import hf_logits, prefill_hf_cache, save_hub_folder, tiny_timesformer, tiny_vivit
 
 import vidcls
-from vidcls.errors import DeviceError, WeightsError
+from vidcls.errors import DeviceError, UsageError, WeightsError
 from vidcls.network import verify_sha256
 from vidcls.registry import get_spec, package_labels
 
@@ -241,7 +241,7 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
 
 def test_precision_and_device(tmp_path: Path) -> None:
     folder = save_hub_folder(tiny_timesformer(), tmp_path / "ckpt")
-    from vidcls.loading import cpu_has_native_bf16
+    from vidcls.config import cpu_has_native_bf16
 
     if cpu_has_native_bf16():
         model, *_ = vidcls.load_model("timesformer", weights=folder, precision="bf16")
@@ -255,7 +255,7 @@ def test_precision_and_device(tmp_path: Path) -> None:
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="CUDA is not available"):
             vidcls.load_model("timesformer", weights=folder, device="cuda")
-    with pytest.raises(DeviceError, match="unknown precision"):
+    with pytest.raises(UsageError, match="unknown precision"):  # a bad option: exit 2
         vidcls.load_model("timesformer", weights=folder, precision="int3")
 
 

@@ -1,56 +1,99 @@
-"""The Python API: the same code path as the command line, results as plain dicts.
+"""The Python API: the same per-file core as the command line, results as plain dicts.
 
 vidcls.predict("clip.mp4")                      # top-k over the whole video
 vidcls.segment("talk.mp4", hop=4.0)             # per-window scores and merged segments
 for start, end, x in vidcls.model_inputs("clip.mp4"):
     ...                                         # x: (crops, frames, 3, H, W) float32
+
+One video runs in the calling thread: no producer thread, nothing printed. Damage that still
+decoded is reported with `warnings.warn`; a file that cannot be classified raises its
+`VidclsError`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .pipeline import Options, open_windows, run_file
-from .records import run_key
-from .registry import get_spec
+from . import config
+from .config import FileOptions, Runtime
+from .errors import rebuild
+from .events import Failed, FileDone, Warned
 
 if TYPE_CHECKING:
     import torch
 
     from .loading import LoadedModel
 
-_LOAD_OPTIONS = ("weights", "device", "precision", "offline", "labels")
+_LOAD = ("weights", "device", "precision", "offline", "labels")
+_RUN = ("batch_size", "compile")
+_FILE = ("top_k", "clips_count", "crops", "hop", "min_duration", "start", "end", "classes")
+
+
+def _file_options(mode: str, options: dict[str, Any]) -> FileOptions:
+    classes = options.get("classes")
+    return FileOptions(
+        mode=mode,
+        top_k=options.get("top_k", 5),
+        clips=options.get("clips_count"),
+        crops=options.get("crops"),
+        hop=options.get("hop"),
+        min_duration=options.get("min_duration"),
+        start=options.get("start", 0.0),
+        end=options.get("end"),
+        classes=None if classes is None else tuple(classes),
+    )
 
 
 def _prepare(
     model: str | LoadedModel, mode: str, options: dict[str, Any]
-) -> tuple[LoadedModel, Options]:
-    from .loading import LoadedModel, load_model, with_labels
+) -> tuple[LoadedModel, FileOptions, Runtime, str]:
+    """Resolve the keyword arguments once, as the command line resolves its options."""
+    from .loading import LoadedModel, load, relabel
 
-    known = {f.name for f in fields(Options)} | set(_LOAD_OPTIONS)
-    unknown = sorted(set(options) - known)
+    unknown = sorted(set(options) - {*_LOAD, *_RUN, *_FILE})
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(unknown)}")
-    load = {k: options.pop(k) for k in _LOAD_OPTIONS if k in options}
-    labels = load.pop("labels", None)
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, progress=False, **load)
-    if labels is not None:
-        loaded = with_labels(loaded, labels)
-    opts = Options(mode=mode, **options)
-    dtype = str(next(loaded.model.parameters()).dtype)
-    override = loaded.labels if labels is not None else None
-    opts.run_key = run_key(loaded.spec.name, loaded.source, dtype, override, opts)
-    return loaded, opts
+    file_options = _file_options(mode, options)
+    labels = options.get("labels")
+    if isinstance(model, LoadedModel):
+        choice = config.choose_model(model.spec.name, labels=labels)
+        loaded = relabel(model, choice.labels, choice.labels_from)
+        device = str(next(loaded.model.parameters()).device)
+        batch = config.parse_batch_size(options.get("batch_size"))
+        resolved = Runtime(device, loaded.precision, batch, options.get("compile", False))
+    else:
+        choice = config.choose_model(model, options.get("weights"), labels, options.get("offline"))
+        resolved = config.runtime(
+            options.get("device", "auto"), options.get("precision", "auto"),
+            options.get("batch_size"), options.get("compile", False),
+        )  # fmt: skip
+        for note in resolved.notes:
+            warnings.warn(note, stacklevel=3)
+        loaded = load(choice, resolved, progress=False)
+    key = config.run_key(loaded.spec.name, loaded.source, loaded.precision, choice.labels, file_options)  # fmt: skip # noqa: E501
+    return loaded, file_options, resolved, key
 
 
 def _result(
-    loaded: LoadedModel, video: str | Path, options: Options, stdin: BinaryIO | None = None
+    prepared: tuple[LoadedModel, FileOptions, Runtime, str],
+    video: str | Path,
+    stdin: BinaryIO | None = None,
 ) -> dict[str, Any]:
-    events = list(run_file(loaded, video, options, stdin))
-    return events[-1][1]  # the file record holds everything
+    from .core import run
+
+    loaded, options, resolved, key = prepared
+    record: dict[str, Any] = {}
+    for event in run(loaded, [str(video)], options, resolved, key, stdin, overlap=False):
+        if isinstance(event, Failed):
+            raise rebuild(event.kind, event.message)
+        if isinstance(event, Warned):
+            warnings.warn(event.message, stacklevel=3)
+        elif isinstance(event, FileDone):
+            record = event.record
+    return record
 
 
 def classify(
@@ -62,8 +105,7 @@ def classify(
     **options: Any,
 ) -> dict[str, Any]:
     """One video ('-': read from `stdin`, default sys.stdin) through an already loaded model."""
-    loaded, opts = _prepare(loaded, mode, options)
-    return _result(loaded, video, opts, stdin)
+    return _result(_prepare(loaded, mode, options), video, stdin)
 
 
 def predict(
@@ -75,8 +117,7 @@ def predict(
     Options: weights, device, precision, offline, labels (a file or a list of names), top_k,
     clips_count, crops, batch_size, start, end (seconds), classes (a list of label names).
     """
-    loaded, opts = _prepare(model, "predict", options)
-    return _result(loaded, video, opts)
+    return _result(_prepare(model, "predict", options), video)
 
 
 def segment(
@@ -88,8 +129,7 @@ def segment(
     default the span, or span + hop when the hop is shorter: shorter segments are folded into
     their neighbours; 0 keeps them all).
     """
-    loaded, opts = _prepare(model, "segment", options)
-    return _result(loaded, video, opts)
+    return _result(_prepare(model, "segment", options), video)
 
 
 def model_inputs(
@@ -113,13 +153,11 @@ def model_inputs(
     """
     import torch
 
+    from .registry import get_spec
     from .transforms import normalize
+    from .windows import open_windows
 
     spec = get_spec(model)
-    options = Options(
-        mode=mode, clips_count=clips_count, hop=hop, crops=crops, start=start, end=end
-    )
-    stream = open_windows(video, spec, options)
-    for window, views in stream:
-        end = window.end if stream.plan.end is None else min(window.end, stream.plan.end)
-        yield window.start, end, normalize(torch.from_numpy(views), spec)
+    options = FileOptions(mode=mode, clips=clips_count, hop=hop, crops=crops, start=start, end=end)
+    for window, views in open_windows(video, spec, options):
+        yield window.start, window.end, normalize(torch.from_numpy(views), spec)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .registry import ModelSpec
 
@@ -56,9 +56,22 @@ class Plan:
     windows: Iterator[Window] | list[Window]
     keep_partial: Callable[[Window, float], bool]
     span: float
-    hop: float | None
+    hop: float | None  # segment: seconds between windows; predict: None
     start: float = 0.0
     end: float | None = None  # None: not known in advance (standard input)
+
+    @property
+    def total(self) -> int | None:
+        """How many windows, when known in advance."""
+        return len(self.windows) if isinstance(self.windows, list) else None
+
+    def clamp(self, window: Window, stream_end: float | None = None) -> Window:
+        """The window as records report it: it ends no later than the range, nor than the
+        stream when its end is known (a padded last window of standard input)."""
+        end = window.end if self.end is None else min(window.end, self.end)
+        if stream_end is not None:
+            end = min(end, stream_end)
+        return window if end == window.end else replace(window, end=end)
 
 
 def _keep_all(window: Window, end: float) -> bool:
@@ -126,6 +139,11 @@ def predict_plan(
     return Plan(windows, _keep_all, span, None, start, end)
 
 
+def default_hop(span: float) -> float:
+    """Seconds between the windows of `segment` when the user names none."""
+    return span
+
+
 def segment_plan(
     spec: ModelSpec,
     duration: float | None,
@@ -133,12 +151,12 @@ def segment_plan(
     start: float = 0.0,
     end: float | None = None,
 ) -> Plan:
-    """Windows every `hop` seconds (default: the span) that lie inside the video (or range).
+    """Windows every `hop` seconds (default: `default_hop`) that lie inside the video (or range).
 
     If the last of them ends before the video does, one more window ends exactly at the end.
     """
     span = spec.span
-    hop = hop or span
+    hop = hop or default_hop(span)
     if hop <= 0:
         raise ValueError("hop must be positive")
     start, end = _bounds(duration, start, end)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -78,6 +78,21 @@ class Prefetch(Generic[T]):
         self._thread.join(timeout=5)
 
 
+class Inline(Generic[T]):
+    """`Prefetch`'s interface, consuming the source in the calling thread."""
+
+    def __init__(self, source: Iterable[T]) -> None:
+        self._items = iter(source)
+
+    def get(self, block: bool = True) -> T | None:
+        return next(self._items)
+
+    def close(self) -> None:
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+
+
 def auto_batch_size(loaded: LoadedModel, per_window: int) -> int:
     """Model inputs per batch: two windows on CPU; on CUDA, what half the free memory holds.
 
@@ -109,8 +124,8 @@ class Classifier:
         self,
         loaded: LoadedModel,
         crops: int,
-        batch_size: int | str = "auto",
-        subset: list[int] | None = None,
+        batch_size: int | str | None = None,
+        subset: Sequence[int] | None = None,
         compile: bool = False,
     ) -> None:
         self.loaded = loaded
@@ -124,11 +139,11 @@ class Classifier:
                 f"'{loaded.spec.name}' are defined on its {loaded.spec.num_classes}"
             )
         per_window = crops * len(self.symmetries)
+        auto = batch_size is None or batch_size == "auto"
         self.batch_size = (  # model inputs per batch, symmetric views included
-            auto_batch_size(loaded, per_window) if batch_size == "auto" else max(1, int(batch_size))
+            auto_batch_size(loaded, per_window) if auto else max(1, int(batch_size))  # type: ignore[arg-type]
         )
-        param = next(loaded.model.parameters())
-        self.device, self.dtype = param.device, param.dtype
+        self.device = next(loaded.model.parameters()).device
         self.model = loaded.model
         self.fixed = compile  # compiled graphs get one batch shape: short batches are padded
         if compile:
@@ -161,7 +176,8 @@ class Classifier:
                     x = normalize(chunk.to(self.device, non_blocking=True), self.loaded.spec)
                     if symmetric > 1:
                         x = torch.cat([transform(x, names) for names, _ in self.symmetries])
-                    logits = self.model(x.to(self.dtype)).float().unflatten(0, (symmetric, -1))
+                    # the model casts its input to its weights' precision
+                    logits = self.model(x).float().unflatten(0, (symmetric, -1))
                     probs = [
                         self._softmax(part[:real, list(order)] if symmetric > 1 else part[:real])
                         for part, (_, order) in zip(logits, self.symmetries, strict=True)
@@ -182,25 +198,39 @@ class Classifier:
             return logits.softmax(-1)
         import torch
 
+        subset = list(self.subset)
         probs = torch.zeros_like(logits)
-        probs[:, self.subset] = logits[:, self.subset].softmax(-1)
+        probs[:, subset] = logits[:, subset].softmax(-1)
         return probs
 
+    def window_probabilities(self, views: torch.Tensor) -> np.ndarray:
+        """uint8 views (windows, crops, frames, H, W, 3) -> each window's mean over its crops
+        of the per-view softmax (windows, classes): the one place crops are averaged."""
+        probs = self.probabilities(views.flatten(0, 1))
+        return probs.view(len(views), -1, probs.shape[-1]).mean(1).numpy()
+
     def run(
-        self, items: Iterable[tuple[T, np.ndarray | None]], depth: int | None = None
-    ) -> Iterator[tuple[T, np.ndarray | None]]:
-        """Yield (meta, mean-over-crops probabilities) per window, in order.
+        self,
+        items: Iterable[tuple[T, np.ndarray | None]],
+        depth: int | None = None,
+        prefetch: bool = True,
+    ) -> Iterator[tuple[T, np.ndarray | None, float]]:
+        """Yield (meta, mean-over-crops probabilities, seconds of model time) per window, in order.
 
         `items` yields (meta, views) with views of shape (crops, frames, H, W, 3) uint8, or
-        (meta, None) for a marker that is passed through in order once the windows before it
-        are done. It is consumed in a producer thread; a batch takes what is ready, up to the
-        batch size, so a slow decoder never leaves the device waiting for a full batch.
+        (meta, None) for a marker that is passed through in order (with None, 0.0) once the
+        windows before it are done. With `prefetch` it is consumed in a producer thread that
+        decodes ahead while the model runs; without, in the calling thread. A batch is full
+        unless a marker (a file's start or end) cuts it short, so which windows share a batch,
+        and with it every last bit of the scores, does not depend on how fast the decoder is.
+        A window's seconds are its share of its batch's.
         """
         import numpy as np
         import torch
 
         per_batch = max(1, self.batch_size // (self.crops * len(self.symmetries)))
-        source: Prefetch[tuple[T, np.ndarray | None]] = Prefetch(items, depth or 2 * per_batch)
+        source: Prefetch[tuple[T, np.ndarray | None]] | Inline[tuple[T, np.ndarray | None]]
+        source = Prefetch(items, depth or 2 * per_batch) if prefetch else Inline(items)
         try:
             finished = False
             while not finished:
@@ -215,16 +245,17 @@ class Classifier:
                         batch.append(item)  # type: ignore[arg-type]
                         if len(batch) == per_batch:
                             break
-                        item = source.get(block=False)
+                        item = source.get()
                 except StopIteration:
                     finished = True
                 if batch:
+                    started = self.seconds
                     views = torch.from_numpy(np.stack([v for _, v in batch]))
-                    probs = self.probabilities(views.flatten(0, 1))
-                    probs = probs.view(len(batch), -1, probs.shape[-1]).mean(1).numpy()
+                    probs = self.window_probabilities(views)
+                    share = (self.seconds - started) / len(batch)
                     for (meta, _), p in zip(batch, probs, strict=True):
-                        yield meta, p
+                        yield meta, p, share
                 if marker is not None:
-                    yield marker[0], None
+                    yield marker[0], None, 0.0
         finally:
             source.close()

@@ -33,3 +33,16 @@ class VideoDecodeError(VidclsError):
 
 class DeviceError(VidclsError):
     """The requested device or precision is not available."""
+
+
+def rebuild(kind: str, message: str) -> VidclsError:
+    """The error an event names by class (events carry plain data across processes)."""
+    known = {cls.__name__: cls for cls in _subclasses(VidclsError)}
+    return known.get(kind, VidclsError)(message)
+
+
+def _subclasses(cls: type[VidclsError]) -> list[type[VidclsError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found += _subclasses(sub)
+    return found

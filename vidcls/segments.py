@@ -297,6 +297,18 @@ def _fold(
     return [(first[i], last[i], label[i]) for i in range(len(runs)) if not gone[i]]
 
 
+def default_min_duration(span: float, hop: float) -> float:
+    """The shortest segment kept unless the user says otherwise.
+
+    The span is the model's resolution in time: a shorter segment comes from windows that
+    straddle two actions, not from an action the model saw. When windows overlap (hop < span)
+    every moment has several votes, and a segment no longer than one window can rest on that
+    window alone, typically one that straddles two actions and reads, sure of itself, as a third:
+    a segment must then outlast two consecutive windows (span + hop) to stand on its own.
+    """
+    return span + hop if hop < span - 1e-9 else span
+
+
 def merge_windows(
     windows: Sequence[tuple[float, float]],
     probs: np.ndarray,

@@ -1,7 +1,9 @@
 """The `vidcls` command line. Importing this module must not import torch or av.
 
 stdout carries results only; progress, warnings and errors go to stderr. The command group's
-`invoke` is the one place where exceptions become messages and exit codes.
+`invoke` is the one place where exceptions become messages and exit codes. Each command turns
+its options into the run's resolved configuration (`vidcls.config`) explicitly, then hands it
+to the session.
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ import os
 import re
 import sys
 import traceback
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from typer.core import TyperGroup
 
-from . import __version__
-from .cli_options import (
+from .. import __version__
+from ..errors import UsageError, VidclsError
+from .options import (
     BatchOpt,
     ClassesOpt,
     CompileOpt,
@@ -49,9 +51,14 @@ from .cli_options import (
     WorkersOpt,
     choose_format,
     parse_classes,
+    parse_clips,
+    parse_shard,
     parse_time,
 )  # fmt: skip
-from .errors import UsageError, VidclsError
+
+if TYPE_CHECKING:
+    from ..config import FileOptions
+    from .session import Placement
 
 err = Console(stderr=True, highlight=False)
 
@@ -140,8 +147,9 @@ def models(
 
     Piped, one tab-separated line per model with a header line first.
     """
-    from .network import cached_weights
-    from .registry import registry
+    from ..network import cached_weights
+    from ..output.terminal import model_cells, model_lines, models_table
+    from ..registry import registry
 
     rows = []
     for spec in registry().values():
@@ -150,59 +158,12 @@ def models(
         rows.append(row)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    cells = [
-        [
-            row["name"],
-            row["repo"] or f"bundled: {row['bundled']}",
-            f"{row['num_frames']}×{row['frame_stride']} @{row['reference_fps']:g}",
-            f"{row['span_seconds']:.2f} s",
-            ("frame" if row["resize"] == "full" else f"{row['short_side']}")
-            + f"→{row['crops']}×{row['crop']}"
-            + (" bgr" if row["channel_order"] == "bgr" else "")
-            + (" sym" if row["symmetries"] else ""),
-            f"{row['labels']} ({row['num_classes']})",
-            "yes" if row["cached"] else "no",
-        ]
-        for row in rows
-    ]
-    if not sys.stdout.isatty():
-        # a pipe gets one line per model (tab-separated, header first) for grep, cut and awk,
-        # not a box table folded to 80 columns
-        for line in [MODEL_COLUMNS, *cells]:
-            sys.stdout.write("\t".join(line) + "\n")
-        return
-    console = Console()
-    console.print(models_table(cells, console))
-
-
-MODEL_COLUMNS = ["name", "checkpoint", "frames×stride", "span", "input", "labels", "cached"]
-
-
-def models_table(cells: list[list[str]], console: Console) -> Table:
-    """The terminal's table; the checkpoint column only where it fits unfolded."""
-    from rich import box
-    from rich.measure import Measurement
-
-    def build(keep: list[int]) -> Table:
-        table = Table(
-            title="vidcls models", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-            pad_edge=False, padding=(0, 1, 0, 0),
-        )  # fmt: skip
-        for i in keep:
-            name = MODEL_COLUMNS[i]
-            table.add_column(
-                name, justify="right" if name == "span" else "left", no_wrap=name != "labels"
-            )
-        for line in cells:
-            table.add_row(*(line[i] for i in keep))
-        return table
-
-    table = build(list(range(len(MODEL_COLUMNS))))
-    wide = console.options.update_width(10_000)
-    if Measurement.get(console, wide, table).maximum > console.width:
-        table = build([i for i, name in enumerate(MODEL_COLUMNS) if name != "checkpoint"])
-    return table
+    elif not sys.stdout.isatty():
+        # a pipe gets one line per model for grep, cut and awk, not a table folded to 80 columns
+        sys.stdout.write(model_lines(rows))
+    else:
+        console = Console()
+        console.print(models_table(model_cells(rows), console))
 
 
 @app.command()
@@ -211,8 +172,8 @@ def download(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Download models into the Hugging Face cache ahead of an offline run."""
-    from .network import fetch, verify_sha256
-    from .registry import get_spec
+    from ..network import fetch, verify_sha256
+    from ..registry import get_spec
 
     specs = [get_spec(name) for name in names]
     for spec in specs:
@@ -223,52 +184,84 @@ def download(
         sys.stdout.write(f"{spec.name}\t{path}\n")
 
 
-def _run(mode: str, args: dict[str, Any]) -> None:
-    from .runner import Run
+def _placement(
+    gpus: str | None, workers: int | None, ray: str | None, device: str, names: list[str]
+) -> Placement:
+    """Where the model runs: --gpus, --workers N, --ray [ADDRESS], or this process."""
+    from .session import Placement
 
-    videos = args.pop("videos") or []
-    quiet, verbose = args.pop("quiet"), args.pop("verbose")
-    if args["batch_size"] != "auto" and not (args["batch_size"].isdigit() and int(args["batch_size"]) > 0):  # fmt: skip # noqa: E501
-        raise UsageError("--batch-size takes 'auto' or a positive number")
-    if args["crops"] not in (None, 1, 3):
-        raise UsageError("--crops must be 1 or 3")
-    from .inputs import expand
-
-    names = expand(videos, args.pop("from_list"), args.pop("recursive"))
-    fmt = choose_format(args.pop("fmt"), args.pop("as_json"), args["output"], len(names))
-    if fmt in ("srt", "vtt") and len(names) > 1:
-        raise UsageError(f"--format {fmt} writes the subtitles of one video; got {len(names)}")
-    start = parse_time(args.pop("start"), "--start") or 0.0
-    end = parse_time(args.pop("end"), "--end")
-    if end is not None and end <= start:
-        raise UsageError(f"--end ({end:g} s) must come after --start ({start:g} s)")
-    run = Run(mode, names, fmt, quiet=quiet, verbose=verbose, console=err, report=report_error)
-    devices = None
-    gpus, workers = args.pop("gpus"), args.pop("workers")
     if gpus is not None and workers is not None:
         raise UsageError("--gpus and --workers do not mix: --gpus runs one worker per GPU")
-    ray = args.pop("ray")
-    if ray is not None:  # --ray [ADDRESS]: vidcls.cluster places the models itself
-        from .cluster import require_ray
+    if ray is not None:  # --ray [ADDRESS]: Ray places the models itself
+        from ..drivers.ray import require_ray
 
         if gpus is not None or workers is not None:
             raise UsageError("--ray does not mix with --gpus or --workers: Ray runs one model per GPU")  # fmt: skip # noqa: E501
         if "-" in names:
             raise UsageError("a video on stdin (-) cannot be sent to Ray; pass files")
         require_ray()
+        return Placement(ray=ray)
+    devices = None
     if gpus is not None:
-        from .workers import parse_gpus
+        from ..drivers.workers import parse_gpus
 
-        devices = parse_gpus(gpus)
+        devices = tuple(parse_gpus(gpus))
     elif workers is not None and workers > 1:
-        devices = [args["device"] if args["device"] != "auto" else "cpu"] * workers
-    load_keys = ("model", "weights", "device", "precision", "offline", "labels")
-    load = {k: args.pop(k) for k in load_keys}
-    output, resume, shard = args.pop("output"), args.pop("resume"), args.pop("shard")
-    classes = parse_classes(args.pop("classes"))
-    options = {**args, "start": start, "end": end, "classes": classes}
-    failed = run.execute(load, output, options, resume=resume, shard=shard, devices=devices, ray=ray)  # fmt: skip # noqa: E501
-    if failed:
+        devices = (device if device != "auto" else "cpu",) * workers
+    if devices and "-" in names:
+        raise UsageError("a video on stdin (-) cannot be shared between workers")
+    return Placement(devices=devices)
+
+
+def _classify(
+    options: FileOptions,
+    *,
+    videos: list[str] | None,
+    from_list: str | None,
+    recursive: bool,
+    shard: str | None,
+    model: str,
+    weights: str | None,
+    labels: str | None,
+    offline: bool,
+    fmt: str | None,
+    as_json: bool,
+    output: str | None,
+    resume: bool,
+    device: str,
+    precision: str,
+    batch_size: str,
+    compile: bool,
+    gpus: str | None,
+    workers: int | None,
+    ray: str | None,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """predict and segment: resolve every option once, then run the session."""
+    from .. import config
+    from ..sources import expand
+    from .session import Destination, Session
+
+    batch = config.parse_batch_size(batch_size)
+    named = expand(videos or [], from_list, recursive)
+    chosen = choose_format(fmt, as_json, output, len(named), options.mode)
+    destination = Destination(chosen, output, resume)
+    placement = _placement(gpus, workers, ray, device, named)
+    part = parse_shard(shard)
+    names = named[part[0] :: part[1]] if part else named
+    choice = config.choose_model(model, weights, labels, offline or None)
+    session = Session(err, report_error, quiet, verbose)
+    if placement.ray is not None:
+        from ..drivers.ray import cluster_runtime, connect
+
+        connect(placement.ray or None, session.say)
+        resolved = cluster_runtime(device, precision, batch, compile)
+    else:
+        on = placement.devices[0] if placement.devices else device
+        resolved = config.runtime(on, precision, batch, compile)
+    run = config.RunConfig(choice, resolved, options)
+    if session.classify(run, names, len(named), destination, placement):
         raise typer.Exit(1)
 
 
@@ -305,11 +298,19 @@ def predict(
     verbose: VerboseOpt = False,
 ) -> None:
     """Classify whole videos: the top-k actions, averaged over windows and crops."""
-    if clips != "all" and not (clips.isdigit() and int(clips) > 0):
-        raise UsageError("--clips takes 'all' or a positive number")
-    args = dict(locals())
-    args["clips_count"] = None if args.pop("clips") == "all" else int(clips)
-    _run("predict", args)
+    from ..config import FileOptions
+
+    options = FileOptions(
+        mode="predict", top_k=top_k, clips=parse_clips(clips), crops=crops,
+        start=parse_time(start, "--start") or 0.0, end=parse_time(end, "--end"),
+        classes=parse_classes(classes),
+    )  # fmt: skip
+    _classify(
+        options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
+        model=model, weights=weights, labels=labels, offline=offline, fmt=fmt, as_json=as_json,
+        output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
+        compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
+    )  # fmt: skip
 
 
 @app.command()
@@ -353,7 +354,19 @@ def segment(
     verbose: VerboseOpt = False,
 ) -> None:
     """A timeline of actions: windows every --hop seconds, merged into segments."""
-    _run("segment", dict(locals()))
+    from ..config import FileOptions
+
+    options = FileOptions(
+        mode="segment", top_k=top_k, crops=crops, hop=hop, min_duration=min_duration,
+        start=parse_time(start, "--start") or 0.0, end=parse_time(end, "--end"),
+        classes=parse_classes(classes),
+    )  # fmt: skip
+    _classify(
+        options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
+        model=model, weights=weights, labels=labels, offline=offline, fmt=fmt, as_json=as_json,
+        output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
+        compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
+    )  # fmt: skip
 
 
 @app.command()
@@ -368,14 +381,14 @@ def probe(
     recursive: Recursive = False,
 ) -> None:
     """Describe videos without loading a model: container, codec, size, rotation, rate, length."""
-    from .inputs import expand
-    from .runner import probe_records
+    from ..sources import expand
+    from .session import probe as describe
 
     if fmt not in (None, "table", "json"):
         raise UsageError(f"probe prints a table or json, not '{fmt}'")
     names = expand(videos or [], from_list, recursive)
     as_json = as_json or fmt == "json" or (fmt is None and not sys.stdout.isatty())
-    failed = probe_records(names, as_json, report_error)
+    failed = describe(names, as_json, report_error)
     if failed:
         raise typer.Exit(1)
 

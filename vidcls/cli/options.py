@@ -1,6 +1,7 @@
 """The options of `predict`, `segment` and `probe`, and the parsing of their values.
 
-Imports nothing heavy: `vidcls --help` reads these.
+Imports nothing heavy: `vidcls --help` reads these. Each parser turns one option's text into
+its value or a usage error (exit 2) that names the option.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import UsageError
+from ..errors import UsageError
 
 # Options shared by predict, segment and probe.
 Videos = Annotated[
@@ -122,7 +123,7 @@ def parse_classes(text: str | None) -> list[str] | None:
     if text is None:
         return None
     if text.startswith("@"):
-        from .inputs import read_list
+        from ..sources import read_list
 
         try:
             with open(text[1:], encoding="utf-8") as f:
@@ -132,15 +133,40 @@ def parse_classes(text: str | None) -> list[str] | None:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
-def choose_format(fmt: str | None, as_json: bool, output: str | None, files: int) -> str:
-    from .output import FORMATS, format_for
+def parse_clips(text: str) -> int | None:
+    """'all' (the fewest windows covering the video) or a positive count."""
+    if text == "all":
+        return None
+    if not (text.isdigit() and int(text) > 0):
+        raise UsageError("--clips takes 'all' or a positive number")
+    return int(text)
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'I/N' with 0 <= I < N."""
+    if text is None:
+        return None
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard '{text}': use I/N, e.g. 0/4 for the first of 4") from None
+    if count < 1 or not 0 <= index < count:
+        raise UsageError(f"--shard '{text}': I must be in 0..N-1")
+    return index, count
+
+
+def choose_format(fmt: str | None, as_json: bool, output: str | None, files: int, mode: str) -> str:
+    """The format asked for, else the one the output file's suffix names, else table on a
+    terminal, json for one file and jsonl for several; checked against the command."""
+    from ..output import check_format, format_for
 
     if as_json:
         fmt = fmt or "json"
     if fmt is None and output not in (None, "-"):
-        return format_for(output)
+        fmt = format_for(output)
     if fmt is None:
-        return "table" if sys.stdout.isatty() else ("json" if files == 1 else "jsonl")
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format '{fmt}' (use {', '.join(FORMATS)})")
+        fmt = "table" if sys.stdout.isatty() else ("json" if files == 1 else "jsonl")
+    check_format(fmt, mode)
+    if fmt in ("srt", "vtt") and files > 1:
+        raise UsageError(f"--format {fmt} writes the subtitles of one video; got {files}")
     return fmt

@@ -1,0 +1,176 @@
+"""A command-line run over many videos: where it runs, one writer, one line per problem.
+
+One bad file does not stop the others: it becomes an error record and the run goes on. What
+goes to stderr is decided here and only here: status lines, warnings, errors, the progress
+bar and the closing count of ok / failed / skipped.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..config import RunConfig
+from ..errors import UsageError
+from ..events import Event, Failed, FileDone, Timed, Warned, WindowDone, warnings_to
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the model runs: this process, worker processes on `devices`, or Ray."""
+
+    devices: tuple[str, ...] | None = None  # --gpus / --workers
+    ray: str | None = None  # --ray: None no Ray, "" Ray's default, else an address
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where results go: the format, and a file (None: stdout) that --resume may append to."""
+
+    fmt: str
+    path: str | None = None
+    resume: bool = False
+
+    @property
+    def durable(self) -> bool:
+        """A JSON-lines file is written a file's block at a time, so it can be resumed."""
+        return self.fmt == "jsonl" and self.path not in (None, "-")
+
+    def __post_init__(self) -> None:
+        if self.resume and not self.durable:
+            raise UsageError("--resume needs the results in a JSON-lines file: -o FILE.jsonl")
+
+
+class Session:
+    def __init__(
+        self, console: Console, report: Callable[[str], None], quiet: bool, verbose: bool
+    ) -> None:
+        self.console = console
+        self.report = report
+        self.quiet = quiet
+        self.verbose = verbose
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message, highlight=False, markup=False, soft_wrap=True)
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            text = f"[yellow]warning:[/] {escape(message)}"
+            self.console.print(text, highlight=False, soft_wrap=True)
+
+    def classify(
+        self,
+        config: RunConfig,
+        names: list[str],
+        given: int,
+        destination: Destination,
+        placement: Placement,
+    ) -> int:
+        """Classify `names` (of `given` named on the command line); returns how many failed."""
+        from .. import resume as resuming
+        from ..output import make_writer, open_output
+
+        for note in config.runtime.notes:
+            self.warn(note)
+        skipped = 0
+        if destination.resume:
+            done = resuming.completed(destination.path, config.run_key)  # type: ignore[arg-type]
+            todo = [n for n in names if n not in done]
+            skipped, names = len(names) - len(todo), todo
+            if skipped:
+                self.say(f"resuming: {skipped} file(s) already done in {destination.path}")
+        failed = 0
+        append = ("a" if destination.resume else "w") if destination.durable else None
+        with warnings_to(self.warn), open_output(destination.path, sys.stdout, append) as out:
+            writer = make_writer(destination.fmt, config.options.mode, out, destination.durable)
+            for event in self._progress(self._events(config, names, placement)):
+                writer.write(event)
+                failed += self._tell(event)
+            writer.close()
+        if given > 1 or skipped:
+            self.say(f"{len(names) - failed} ok, {failed} failed, {skipped} skipped")
+        return failed
+
+    def _events(self, config: RunConfig, names: list[str], placement: Placement) -> Iterator[Event]:
+        if placement.ray is not None:
+            from ..drivers.ray import run_ray
+
+            return run_ray(config, names, self.say)
+        if placement.devices:
+            from ..drivers.workers import run_workers
+
+            return run_workers(config, names, list(placement.devices), self.say)
+        from ..drivers.local import run_local
+
+        stdin = sys.stdin.buffer if "-" in names else None
+        return run_local(config, names, self.say, stdin, not self.quiet, self.verbose)
+
+    def _tell(self, event: Event) -> int:
+        """What an event says on stderr; 1 for a failed file."""
+        if isinstance(event, Failed):
+            self.report(event.message)
+            return 1
+        if isinstance(event, Warned):
+            self.warn(event.message)
+        elif isinstance(event, Timed):
+            self.say(self._timing(event))
+        return 0
+
+    def _timing(self, t: Timed) -> str:
+        if self.verbose:
+            return (
+                f"{t.file}: {t.windows} window(s); decode {t.decode:.2f} s, preprocess "
+                f"{t.preprocess:.2f} s, inference {t.inference:.2f} s, total {t.total:.2f} s"
+            )
+        return f"{t.file}: {t.windows} window(s) in {t.total:.1f} s"
+
+    def _progress(self, events: Iterator[Event]) -> Iterator[Event]:
+        """A bar per file in flight, when stderr is a terminal."""
+        live = not self.quiet and self.console.is_terminal
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())  # fmt: skip # noqa: E501
+        tasks: dict[str, Any] = {}
+        with Progress(*columns, console=self.console, disable=not live, transient=True) as bar:
+            for event in events:
+                if isinstance(event, WindowDone):
+                    if event.file not in tasks:
+                        tasks[event.file] = bar.add_task(escape(event.file), total=event.total)
+                    bar.update(tasks[event.file], completed=event.done, total=event.total)
+                elif isinstance(event, (FileDone, Failed)) and event.file in tasks:
+                    bar.remove_task(tasks.pop(event.file))
+                yield event
+
+
+def probe(names: list[str], as_json: bool, report: Callable[[str], None]) -> int:
+    """`vidcls probe`: describe each file; returns how many could not be read."""
+    import json
+
+    from ..errors import VidclsError
+    from ..output.terminal import probe_table
+    from ..records import error_record, probe_record
+    from ..video import check_ends
+    from ..video import probe as describe
+
+    records: list[dict[str, Any]] = []
+    failed = 0
+    for name in names:
+        try:
+            info = describe(name)
+            first, last = check_ends(name, info) if info.seekable else (None, None)
+            records.append(probe_record(info, first, last))
+        except VidclsError as e:
+            failed += 1
+            report(str(e))
+            records.append(error_record(name, str(e)))
+    if as_json:
+        document: Any = records[0] if len(records) == 1 else records
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        Console().print(probe_table(records))
+    return failed

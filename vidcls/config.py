@@ -1,0 +1,240 @@
+"""The resolved configuration of a run: frozen values built once, at the edge.
+
+The command line and the Python API turn their options into a `RunConfig`: which model and
+weights (`ModelChoice`), where and how it runs (`Runtime`: device and precision already
+resolved), and what to do with each file (`FileOptions`). Everything below takes these values
+and never resolves an option again. `RunConfig.run_key` is computed from them, so `--resume`
+compares exactly what changes a file's result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import DeviceError, UsageError
+from .registry import ModelSpec, get_spec
+
+if TYPE_CHECKING:
+    import torch
+
+SCHEMA_VERSION = 1
+MODES = ("predict", "segment")
+PRECISIONS = ("fp32", "bf16", "fp16")
+# the run key names dtypes as torch prints them, which keys of earlier runs hold
+_TORCH_NAMES = {"fp32": "torch.float32", "bf16": "torch.bfloat16", "fp16": "torch.float16"}
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model: a registry entry, where its weights come from, and its class names."""
+
+    name: str  # the registry entry's canonical name
+    weights: str | None = None  # an explicit local path; None: the registry's source
+    labels: tuple[str, ...] | None = None  # names that replace the checkpoint's
+    labels_from: str = "the label list"  # where `labels` came from, for messages
+    offline: bool | None = None  # None: HF_HUB_OFFLINE decides
+
+    @property
+    def spec(self) -> ModelSpec:
+        return get_spec(self.name)
+
+    @property
+    def source(self) -> str:
+        """Where the weights come from, as records name it."""
+        if self.weights is not None:
+            return self.weights
+        spec = self.spec
+        return f"bundled:{spec.bundled}" if spec.bundled else f"{spec.repo}@{spec.revision}"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how the model runs, resolved: a device torch accepts, one precision."""
+
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
+    precision: str = "fp32"  # one of PRECISIONS
+    batch_size: int | None = None  # model inputs per batch; None: sized automatically
+    compile: bool = False  # torch.compile the model (fixed batch shapes)
+    notes: tuple[str, ...] = field(default=(), compare=False)  # what resolving warned about
+
+    @property
+    def dtype(self) -> torch.dtype:
+        import torch
+
+        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
+            self.precision
+        ]
+
+
+@dataclass(frozen=True)
+class FileOptions:
+    """What to do with each file. None means the owner's default (see clips, segments)."""
+
+    mode: str = "predict"  # one of MODES
+    top_k: int = 5
+    clips: int | None = None  # predict: N evenly spaced windows instead of the tiling
+    crops: int | None = None  # 1 or 3; None: the model's
+    hop: float | None = None  # segment: seconds between windows
+    min_duration: float | None = None  # segment: shortest segment kept
+    start: float = 0.0
+    end: float | None = None
+    classes: tuple[str, ...] | None = None  # answer among these labels only
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UsageError(f"unknown mode '{self.mode}' (use {' or '.join(MODES)})")
+        if self.crops not in (None, 1, 3):
+            raise UsageError("--crops must be 1 or 3")
+        if self.clips is not None and self.clips < 1:
+            raise UsageError("--clips takes 'all' or a positive number")
+        if self.top_k < 1:
+            raise UsageError("--top-k must be at least 1")
+        if self.hop is not None and self.hop <= 0:
+            raise UsageError("--hop must be positive")
+        if self.end is not None and self.end <= self.start:
+            raise UsageError(f"--end ({self.end:g} s) must come after --start ({self.start:g} s)")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: ModelChoice
+    runtime: Runtime
+    options: FileOptions
+
+    @property
+    def run_key(self) -> str:
+        model = self.model
+        return run_key(model.name, model.source, self.runtime.precision, model.labels, self.options)
+
+
+def run_key(
+    model: str,
+    weights: str,
+    precision: str,
+    labels: Sequence[str] | None,
+    options: FileOptions,
+) -> str:
+    """A short hash of everything that changes a file's result, for --resume to compare.
+
+    `labels` are names that replace the checkpoint's (None when it keeps its own)."""
+    fields = {
+        "schema": SCHEMA_VERSION,
+        "model": model,
+        "weights": weights,
+        "dtype": _TORCH_NAMES[precision],
+        "labels": hashlib.sha1("\n".join(labels).encode()).hexdigest() if labels else None,
+        "mode": options.mode,
+        "top_k": options.top_k,
+        "clips": options.clips,
+        "crops": options.crops,
+        "hop": options.hop,
+        "min_duration": options.min_duration,
+        "start": options.start,
+        "end": options.end,
+        "classes": list(options.classes) if options.classes is not None else None,
+    }
+    text = json.dumps(fields, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def choose_model(
+    name: str,
+    weights: str | Path | None = None,
+    labels: str | Path | list[str] | tuple[str, ...] | None = None,
+    offline: bool | None = None,
+) -> ModelChoice:
+    """The model's registry entry (an unknown name is a usage error) and its class names."""
+    spec = get_spec(name)
+    names, where = None, "the label list"
+    if isinstance(labels, (str, Path)):
+        names, where = tuple(read_labels(labels)), str(labels)
+    elif labels is not None:
+        names = tuple(str(n) for n in labels)
+    return ModelChoice(spec.name, None if weights is None else str(weights), names, where, offline)
+
+
+def read_labels(path: str | Path) -> list[str]:
+    """Class names from a file, one per line (blank lines ignored)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"--labels {path}: cannot read it ({e.strerror or e})") from e
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def resolve_device(device: str = "auto") -> str:
+    """'auto' is CUDA when present; an unknown name is a usage error, a missing GPU is not."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"unknown device '{device}' (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise UsageError(f"unknown device '{device}' (use auto, cpu, cuda or cuda:N)")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device '{device}' asked for, but CUDA is not available here")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"device '{device}': only {torch.cuda.device_count()} GPU(s) here")
+    return str(dev)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AMX or AVX-512 BF16); without it PyTorch's
+    bf16 matrix products fall back to an emulation far slower than fp32 (BENCHMARKS.md)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+def resolve_precision(precision: str, device: str) -> tuple[str, tuple[str, ...]]:
+    """(precision, notes). `auto` is bf16 on CUDA and on a CPU with native bf16, where the
+    bundled motion model keeps its top-1 (BENCHMARKS.md), fp32 elsewhere."""
+    on_cuda = device.startswith("cuda")
+    if precision == "auto":
+        return ("bf16" if on_cuda or cpu_has_native_bf16() else "fp32"), ()
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision '{precision}' (use auto, fp32, bf16 or fp16)")
+    if not on_cuda and precision != "fp32" and not cpu_has_native_bf16():
+        note = (
+            f"this CPU has no native bf16/fp16 matrix unit (AMX or AVX-512 BF16): --precision "
+            f"{precision} will be much slower than fp32 here"
+        )
+        return precision, (note,)
+    return precision, ()
+
+
+def parse_batch_size(value: int | str | None) -> int | None:
+    """'auto' (or None) or a positive number of model inputs per batch."""
+    if value is None or value == "auto":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.isdigit() and int(value) > 0:
+        return int(value)
+    raise UsageError("--batch-size takes 'auto' or a positive number")
+
+
+def runtime(
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int | str | None = None,
+    compile: bool = False,
+) -> Runtime:
+    """Resolve device and precision on this machine, once."""
+    batch = parse_batch_size(batch_size)
+    resolved = resolve_device(device)
+    chosen, notes = resolve_precision(precision, resolved)
+    return Runtime(resolved, chosen, batch, compile, notes)
