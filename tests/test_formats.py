@@ -195,3 +195,21 @@ def test_schema_is_pinned(files) -> None:
     }
     assert by_type["file"] == FILE_FIELDS | {"hop", "min_duration"}
     assert by_type["error"] == {"type", "file", "error"}
+
+
+def test_labels_and_file_names_never_become_terminal_markup(files, tmp_path: Path) -> None:
+    # a checkpoint's labels and a file's name are untrusted: Rich must print them as they are
+    video = tmp_path / "[bold]clip.mp4"
+    video.write_bytes(files["a"].read_bytes())
+    labels = tmp_path / "labels.txt"
+    names = [f"[red]label {i}" for i in range(len(LABELS))]
+    labels.write_text("\n".join(names) + "\n")
+    for mode in ("predict", "segment"):
+        result = run(files, mode, str(video), "--labels", str(labels), "-f", "table", "-k", "2")
+        assert result.exit_code == 0, result.output
+        assert "[bold]clip.mp4" in result.stdout
+        assert re.search(r"\[red\]label \d+", result.stdout), result.stdout
+    broken = tmp_path / "[red]broken.mp4"
+    broken.write_text("not a video")
+    probed = CliRunner().invoke(app, ["probe", str(broken), str(video), "-f", "table"])
+    assert "[red]broken" in probed.stdout.replace("\n", "").replace("│", "").replace(" ", "")

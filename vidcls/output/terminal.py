@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -39,7 +40,7 @@ COLOURS = ["cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "
 
 def _summary(record: dict[str, Any]) -> str:
     parts = [
-        f"[bold]{record['file']}[/]",
+        f"[bold]{escape(record['file'])}[/]",
         short_clock(record["duration"]),
         f"{record['width']}×{record['height']}",
         f"{record['fps']:.3g} fps" if record.get("fps") else "fps unknown",
@@ -51,7 +52,7 @@ def _summary(record: dict[str, Any]) -> str:
     if record["start"] > 0 or record["end"] < record["duration"]:
         parts.append(f"range {short_clock(record['start'])}–{short_clock(record['end'])}")
     parts.append(
-        f"{record['num_windows']} window(s) × {record['crops']} crop(s) · {record['model']}"
+        f"{record['num_windows']} window(s) × {record['crops']} crop(s) · {escape(record['model'])}"
     )
     return " · ".join(parts)
 
@@ -84,13 +85,13 @@ def render_table(record: dict[str, Any], console: Console) -> None:
         for column, justify in (("start", "right"), ("end", "right"), ("action", "left"), ("score", "right")):  # fmt: skip # noqa: E501
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for seg in record["segments"]:
-            table.add_row(short_clock(seg["start"]), short_clock(seg["end"]), seg["label"], f"{seg['score']:.3f}")  # fmt: skip # noqa: E501
+            table.add_row(short_clock(seg["start"]), short_clock(seg["end"]), Text(seg["label"]), f"{seg['score']:.3f}")  # fmt: skip # noqa: E501
     else:
         for column, justify in (("#", "right"), ("action", "left"), ("score", "right"), ("", "left")):  # fmt: skip # noqa: E501
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for rank, item in enumerate(record["top_k"], 1):
             bar = "█" * max(0, round(item["score"] * 20))
-            table.add_row(str(rank), item["label"], f"{item['score']:.3f}", f"[cyan]{bar}[/]")
+            table.add_row(str(rank), Text(item["label"]), f"{item['score']:.3f}", f"[cyan]{bar}[/]")
     console.print(table)
     if record.get("classes"):
         console.print(f"scores renormalised over {len(record['classes'])} classes", style="dim")
@@ -140,7 +141,7 @@ def models_table(cells: list[list[str]], console: Console) -> Table:
                 name, justify="right" if name == "span" else "left", no_wrap=name != "labels"
             )
         for line in cells:
-            table.add_row(*(line[i] for i in keep))
+            table.add_row(*(Text(line[i]) for i in keep))
         return table
 
     table = build(list(range(len(MODEL_COLUMNS))))
@@ -163,10 +164,11 @@ def probe_table(records: list[dict[str, Any]]) -> Table:
     yes = {True: "yes", False: "[red]no[/]", None: "?"}
     for r in records:
         if r["type"] == "error":
-            table.add_row(r["file"], *([""] * (len(_PROBE_FIELDS) - 1)), f"[red]{r['error']}[/]")
+            error = Text(r["error"], style="red")
+            table.add_row(Text(r["file"]), *([""] * (len(_PROBE_FIELDS) - 1)), error)
             continue
         table.add_row(
-            r["file"], r["container"], r["codec"], str(r["pix_fmt"]),
+            Text(r["file"]), r["container"], r["codec"], str(r["pix_fmt"]),
             f"{r['coded_width']}×{r['coded_height']}", f"{r['width']}×{r['height']}",
             f"{r['rotation']}°", f"{r['duration']:.3f} s" if r["duration"] is not None else "?",
             f"{r['fps']:.3f}" if r["fps"] else "?", yes[r["vfr"]],
