@@ -52,10 +52,10 @@ Convert = Callable[["av.VideoFrame"], "np.ndarray"]
 def frame_threads() -> int:
     """Decoder threads: two more than the cores, where libavcodec's own choice is one more.
 
-    Measured, not derived: on 2 cores this decodes the 1080p bench files 5-12 % faster
-    (BENCHMARKS.md). The likely reason is that with the frames no window needs skipped, what is
-    left is a chain of reference frames, each waiting on the one before, and one more frame in
-    flight keeps a waiting core busy. libavcodec warns above 16 frame threads.
+    Measured, not derived (BENCHMARKS.md, "Figures behind design choices"). The likely reason is
+    that with the frames no window needs skipped, what is left is a chain of reference frames,
+    each waiting on the one before, and one more frame in flight keeps a waiting core busy.
+    libavcodec warns above 16 frame threads.
     """
     try:
         cores = len(os.sched_getaffinity(0))
@@ -77,10 +77,10 @@ def frame_converter(short_side: int, full: int | None = None) -> Convert:
     """Turn a decoded frame into an upright RGB uint8 array with its short side resized
     (or, with `full`, the whole upright frame squeezed to full × full).
 
-    swscale resizes while converting to RGB (6–14× cheaper than converting at full size and
-    resizing after). Its bilinear filter widens with the downscale factor, so a 1080p frame is
-    averaged rather than aliased on its way down to 224. The output size is fixed by the first
-    frame, so a stream that changes resolution still stacks into clips.
+    swscale resizes while converting to RGB, far cheaper than converting at full size and
+    resizing after (BENCHMARKS.md). Its bilinear filter widens with the downscale factor, so a
+    1080p frame is averaged rather than aliased on its way down to 224. The output size is fixed
+    by the first frame, so a stream that changes resolution still stacks into clips.
     """
     import numpy as np
 
@@ -159,107 +159,153 @@ class _Target:
     slot: int
 
 
+def _keep_all(window: WindowTimes, end: float) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Picking:
+    """How one decode pass picks frames, besides the container and the windows.
+
+    Times are seconds from the first frame of the file, whose stream time is `origin` (None:
+    the first frame decoded). With `seek` > 0 the decoder starts at the keyframe before that
+    time instead of the beginning. With `stop_when_done` decoding stops once every window is
+    served. A `plan` lets the decoder skip frames and groups of pictures that no window needs.
+    When the stream ends, a window still waiting gets the last frame repeated if
+    `keep_partial(window, end_time)` says so, and is dropped otherwise.
+    """
+
+    name: str  # the file, for errors
+    convert: Convert
+    keep_partial: Callable[[WindowTimes, float], bool] = _keep_all
+    origin: float | None = None
+    seek: float = 0.0
+    stop_when_done: bool = False
+    threads: str = "AUTO"  # frame and slice threads; "SLICE" decodes in order
+    plan: DecodePlan | None = None
+
+
 def pick_frames(
     container: av.container.InputContainer,
     windows: Iterable[WindowTimes],
-    convert: Convert,
+    picking: Picking,
     stats: DecodeStats,
-    name: str,
-    keep_partial: Callable[[WindowTimes, float], bool] = lambda window, end: True,
-    *,
-    origin: float | None = None,
-    seek: float = 0.0,
-    stop_when_done: bool = False,
-    threads: str = "AUTO",
-    plan: DecodePlan | None = None,
 ) -> Iterator[tuple[int, list[np.ndarray]]]:
     """Decode once and yield (window index, frames) as each window's frames are complete.
 
-    `windows` come in order of start time; their times are seconds from the first frame of the
-    file, whose stream time is `origin` (None: the first frame decoded). With `seek` > 0 the
-    decoder starts at the keyframe before that time instead of the beginning. With
-    `stop_when_done` decoding stops once every window is served. A `plan` lets the decoder skip
-    frames and groups of pictures that no window needs. When the stream ends, a window
-    still waiting gets the last frame repeated if `keep_partial(window, end_time)` says so, and
-    is dropped otherwise.
+    `windows` come in order of start time.
     """
+    stream = _start(container, picking)
+    picker = _Picker(windows, picking.convert, stats, max(EPS, float(stream.time_base or 0) / 2))
+    origin = picking.origin
+    for frame in _decoded(container, stream, stats, picking.name, picking.plan):
+        origin, t = _clock(frame, origin, stats)
+        yield from picker.frame(frame, t)
+        if picking.stop_when_done and picker.served_all:
+            return  # every window served: the rest of the file is not needed
+    stats.finished = True
+    if picker.prev is None:
+        raise NoFrames(f"{picking.name}: no frame could be decoded")
+    yield from picker.finish(lambda window: picking.keep_partial(window, stats.end_time))
+
+
+def _start(container: av.container.InputContainer, picking: Picking) -> Any:
+    """The video stream, its threads set, positioned where decoding starts."""
     stream = video_stream(container)
-    stream.thread_type = threads
-    if threads == "AUTO":
+    stream.thread_type = picking.threads
+    if picking.threads == "AUTO":
         stream.codec_context.thread_count = frame_threads()
-    tolerance = max(EPS, float(stream.time_base or 0) / 2)
-    if seek > 0 and origin is not None:
-        target = int((origin + seek) / float(stream.time_base))
+    if picking.seek > 0 and picking.origin is not None:
+        target = int((picking.origin + picking.seek) / float(stream.time_base))
         container.seek(target, stream=stream, backward=True, any_frame=False)
-    pending: list[_Target] = []
-    slots: dict[int, list[Any]] = {}
-    active: dict[int, WindowTimes] = {}
-    upcoming = iter(windows)
-    next_window = next(upcoming, None)
-    prev: Any = None
-    prev_rgb: np.ndarray | None = None
+    return stream
 
-    def begin(window: WindowTimes) -> None:
-        active[window.index] = window
-        slots[window.index] = [None] * len(window.times)
+
+def _clock(frame: Any, origin: float | None, stats: DecodeStats) -> tuple[float, float]:
+    """(origin, the frame's time from it), counting the frame into `stats`."""
+    t = frame.time
+    if t is None or t != t:  # no timestamp: assume the frame follows the last one
+        t = (origin or 0.0) + stats.end_time + stats.last_step
+    if origin is None:
+        origin = t
+    t -= origin
+    if stats.frames == 0:
+        stats.rotation = -int(frame.rotation) % 360
+        turned = stats.rotation in (90, 270)
+        stats.size = (frame.height, frame.width) if turned else (frame.width, frame.height)
+    elif t > stats.end_time:
+        stats.last_step = t - stats.end_time
+    stats.frames += 1
+    stats.end_time = max(stats.end_time, t)
+    return origin, t
+
+
+class _Picker:
+    """Which frame each window slot takes: the last one shown at or before its time."""
+
+    def __init__(
+        self, windows: Iterable[WindowTimes], convert: Convert, stats: DecodeStats, tolerance: float
+    ) -> None:
+        self.convert = convert
+        self.stats = stats
+        self.tolerance = tolerance
+        self.pending: list[_Target] = []  # the slots of begun windows, earliest time first
+        self.slots: dict[int, list[Any]] = {}
+        self.active: dict[int, WindowTimes] = {}
+        self.upcoming = iter(windows)
+        self.next_window = next(self.upcoming, None)
+        self.prev: Any = None  # the frame before the current one
+        self.prev_rgb: np.ndarray | None = None  # converted once, when some slot takes it
+
+    @property
+    def served_all(self) -> bool:
+        return self.next_window is None and not self.pending
+
+    def frame(self, frame: Any, t: float) -> Iterator[tuple[int, list[np.ndarray]]]:
+        """A frame shown from `t` on: the slots before `t` take the frame before it."""
+        while self.next_window is not None and min(self.next_window.times) + self.tolerance < t:
+            self._begin(self.next_window)
+            self.next_window = next(self.upcoming, None)
+        while self.pending and self.pending[0].time + self.tolerance < t:
+            target = heapq.heappop(self.pending)
+            if self.prev_rgb is None:  # convert only frames some window asks for, once
+                self.prev_rgb = self._converted(self.prev if self.prev is not None else frame)
+            if (done := self._serve(target, self.prev_rgb)) is not None:
+                yield done
+        self.prev, self.prev_rgb = frame, None
+
+    def finish(self, keep: Callable[[WindowTimes], bool]) -> Iterator[tuple[int, list[np.ndarray]]]:
+        """At the end of the stream: the windows `keep` says to keep get the last frame."""
+        last = self._converted(self.prev)
+        while self.next_window is not None and keep(self.next_window):
+            self._begin(self.next_window)
+            self.next_window = next(self.upcoming, None)
+        kept = {i for i in self.slots if keep(self.active[i])}
+        for target in sorted(self.pending):
+            if target.window in kept and (done := self._serve(target, last)) is not None:
+                yield done
+
+    def _begin(self, window: WindowTimes) -> None:
+        self.active[window.index] = window
+        self.slots[window.index] = [None] * len(window.times)
         for slot, t in enumerate(window.times):
-            heapq.heappush(pending, _Target(t, window.index, slot))
+            heapq.heappush(self.pending, _Target(t, window.index, slot))
 
-    def serve(target: _Target, rgb: np.ndarray) -> tuple[int, list[np.ndarray]] | None:
-        if target.window not in slots:
+    def _serve(self, target: _Target, rgb: np.ndarray) -> tuple[int, list[np.ndarray]] | None:
+        if target.window not in self.slots:
             return None
-        window = slots[target.window]
+        window = self.slots[target.window]
         window[target.slot] = rgb
         if all(f is not None for f in window):
-            del slots[target.window]
+            del self.slots[target.window]
             return target.window, window
         return None
 
-    def converted(frame: Any) -> np.ndarray:
+    def _converted(self, frame: Any) -> np.ndarray:
         started = time.perf_counter()
-        rgb = convert(frame)
-        stats.convert_seconds += time.perf_counter() - started
+        rgb = self.convert(frame)
+        self.stats.convert_seconds += time.perf_counter() - started
         return rgb
-
-    for frame in _decoded(container, stream, stats, name, plan):
-        t = frame.time
-        if t is None or t != t:  # no timestamp: assume the frame follows the last one
-            t = (origin or 0.0) + stats.end_time + stats.last_step
-        if origin is None:
-            origin = t
-        t -= origin
-        if stats.frames == 0:
-            stats.rotation = -int(frame.rotation) % 360
-            turned = stats.rotation in (90, 270)
-            stats.size = (frame.height, frame.width) if turned else (frame.width, frame.height)
-        elif t > stats.end_time:
-            stats.last_step = t - stats.end_time
-        stats.frames += 1
-        stats.end_time = max(stats.end_time, t)
-        while next_window is not None and min(next_window.times) + tolerance < t:
-            begin(next_window)
-            next_window = next(upcoming, None)
-        while pending and pending[0].time + tolerance < t:
-            target = heapq.heappop(pending)
-            if prev_rgb is None:  # convert only frames some window asks for, once
-                prev_rgb = converted(prev if prev is not None else frame)
-            if (done := serve(target, prev_rgb)) is not None:
-                yield done
-        prev, prev_rgb = frame, None
-        if stop_when_done and next_window is None and not pending:
-            return  # every window served: the rest of the file is not needed
-
-    stats.finished = True
-    if prev is None:
-        raise NoFrames(f"{name}: no frame could be decoded")
-    last = converted(prev)
-    while next_window is not None and keep_partial(next_window, stats.end_time):
-        begin(next_window)
-        next_window = next(upcoming, None)
-    kept = {i for i in slots if keep_partial(active[i], stats.end_time)}
-    for target in sorted(pending):
-        if target.window in kept and (done := serve(target, last)) is not None:
-            yield done
 
 
 def _decoded(

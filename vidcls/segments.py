@@ -142,6 +142,99 @@ def _best_boundary(
     return float(candidates[lowest[np.abs(candidates[lowest] - edge).argmin()]])
 
 
+@dataclass(frozen=True)
+class _Edges:
+    """What placing the boundaries between runs reads: the windows in centre order, the runs'
+    edges in seconds, and for each inner edge the window centres and windows around it."""
+
+    runs: Sequence[tuple[int, int, int]]
+    bounds: np.ndarray  # the runs' edges in seconds, len(runs) + 1
+    windows: np.ndarray  # (windows, start / end), ordered by centre
+    probs: np.ndarray
+    centres: np.ndarray
+    points: np.ndarray  # the distinct centres
+    spare: np.ndarray  # per run: how far a boundary may take from it
+    left: np.ndarray  # per inner edge: the last centre before it, the first after it
+    right: np.ndarray
+    lows: np.ndarray  # per inner edge: the windows within reach of it
+    highs: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        runs: Sequence[tuple[int, int, int]],
+        spans: np.ndarray,
+        windows: np.ndarray,
+        probs: np.ndarray,
+        min_duration: float,
+    ) -> _Edges:
+        import numpy as np
+
+        bounds = np.array([spans[a, 0] for a, _, _ in runs] + [spans[-1, 1]], dtype=np.float64)
+        order = np.argsort(windows.mean(1), kind="stable")
+        windows, probs = windows[order], probs[order]
+        centres = windows.mean(1)
+        points = np.unique(centres)
+        lengths = np.diff(bounds)
+        spare = np.clip(np.minimum(lengths / 3, (lengths - min_duration) / 2), 0, None)
+        edges = bounds[1:-1]
+        left = np.searchsorted(points, edges - _EPS) - 1
+        right = np.searchsorted(points, edges + _EPS, side="right")
+        # each boundary looks only at the windows whose centres lie within `reach` of it: enough
+        # for those across it and the nearest ones each side that saw a run whole, so a long
+        # video with thousands of boundaries does not scan every window for each
+        longest = float((windows[:, 1] - windows[:, 0]).max(initial=0.0))
+        gap = float(np.diff(points).max(initial=0.0))
+        reach = longest + (_NEAREST + 2) * gap + _EPS
+        lows = np.searchsorted(centres, edges - reach)
+        highs = np.searchsorted(centres, edges + reach, side="right")
+        return cls(runs, bounds, windows, probs, centres, points, spare, left, right, lows, highs)
+
+    def movable(self) -> np.ndarray:
+        """The inner edges with window centres on both sides."""
+        import numpy as np
+
+        return np.flatnonzero((self.left >= 0) & (self.right < len(self.points)))
+
+    def best(self, j: int) -> float | None:
+        """Where the windows around inner edge j put the boundary; None: they cannot tell."""
+        import numpy as np
+
+        edge, before, after = self.bounds[j + 1], self.runs[j][2], self.runs[j + 1][2]
+        lo = max(self.points[self.left[j]], edge - self.spare[j])
+        hi = min(self.points[self.right[j]], edge + self.spare[j + 1])
+        window = slice(self.lows[j], self.highs[j])
+        w, c = self.windows[window], self.centres[window]
+        lead = self.probs[window, before] - self.probs[window, after]
+        seen_a, seen_b = self._seen(j, w)
+        # the windows that may straddle the boundary, leaving out those that reach into a third
+        # run: their scores of A and B do not measure shares of this boundary
+        near = (w[:, 0] < hi) & (w[:, 1] > lo) & (w[:, 1] > w[:, 0])
+        near &= (w[:, 0] >= self.bounds[j] - _EPS) & (w[:, 1] <= self.bounds[j + 2] + _EPS)
+        sure_a = _clearest(lead, seen_a, c, edge)
+        sure_b = _clearest(-lead, seen_b, c, edge)
+        if sure_a is None and sure_b is None:  # no window saw either side whole: the nearest
+            sure_a = sure_b = float(np.abs(lead[near]).max(initial=0.0))
+        sure_a = sure_b if sure_a is None else sure_a
+        sure_b = sure_a if sure_b is None else sure_b
+        if sure_a + sure_b <= _EPS:  # the windows that saw each side do not tell them apart
+            return None
+        wanted = np.clip((lead[near] + sure_b) / (sure_a + sure_b), 0, 1)
+        return _best_boundary(lo, hi, edge, w[near, 0], w[near, 1], wanted)
+
+    def _seen(self, j: int, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which windows saw the run before edge j whole, and which the run after it. They keep
+        clear of the stretch either side of a run's boundaries where the truth may lie (the
+        video's own start and end are no boundaries)."""
+        edge = self.bounds[j + 1]
+        clear = (self.points[self.right[j]] - self.points[self.left[j]]) / 2
+        first = self.bounds[j] + (clear if j > 0 else 0.0)
+        last = self.bounds[j + 2] - (clear if j + 2 < len(self.bounds) - 1 else 0.0)
+        seen_a = (w[:, 0] >= first - _EPS) & (w[:, 1] <= edge - clear + _EPS)
+        seen_b = (w[:, 0] >= edge + clear - _EPS) & (w[:, 1] <= last + _EPS)
+        return seen_a, seen_b
+
+
 def _place(
     runs: Sequence[tuple[int, int, int]],
     spans: np.ndarray,
@@ -166,53 +259,12 @@ def _place(
     segment at most a third of it and at most half of what it has beyond `min_duration` (it has
     two boundaries), so segments keep their order and folding's promise.
     """
-    import numpy as np
-
-    bounds = np.array([spans[a, 0] for a, _, _ in runs] + [spans[-1, 1]], dtype=np.float64)
-    order = np.argsort(windows.mean(1), kind="stable")
-    windows, probs = windows[order], probs[order]
-    centres = windows.mean(1)
-    points = np.unique(centres)
-    lengths = np.diff(bounds)
-    spare = np.clip(np.minimum(lengths / 3, (lengths - min_duration) / 2), 0, None)
-    edges = bounds[1:-1]
-    left = np.searchsorted(points, edges - _EPS) - 1  # the last centre before each edge
-    right = np.searchsorted(points, edges + _EPS, side="right")  # the first centre after it
-    # each boundary looks only at the windows whose centres lie within `reach` of it: enough
-    # for those across it and the nearest ones each side that saw a run whole, so a long video
-    # with thousands of boundaries does not scan every window for each
-    longest = float((windows[:, 1] - windows[:, 0]).max(initial=0.0))
-    gap = float(np.diff(points).max(initial=0.0))
-    reach = longest + (_NEAREST + 2) * gap + _EPS
-    lows = np.searchsorted(centres, edges - reach)
-    highs = np.searchsorted(centres, edges + reach, side="right")
-    out = bounds.copy()
-    for j in np.flatnonzero((left >= 0) & (right < len(points))):
-        edge, before, after = edges[j], runs[j][2], runs[j + 1][2]
-        lo, hi = max(points[left[j]], edge - spare[j]), min(points[right[j]], edge + spare[j + 1])
-        w, c = windows[lows[j] : highs[j]], centres[lows[j] : highs[j]]
-        lead = probs[lows[j] : highs[j], before] - probs[lows[j] : highs[j], after]
-        # windows that saw a run whole keep clear of the stretch either side of its boundaries
-        # where the truth may lie (the video's own start and end are no boundaries)
-        clear = (points[right[j]] - points[left[j]]) / 2
-        first = bounds[j] + (clear if j > 0 else 0.0)
-        last = bounds[j + 2] - (clear if j + 2 < len(bounds) - 1 else 0.0)
-        seen_a = (w[:, 0] >= first - _EPS) & (w[:, 1] <= edge - clear + _EPS)
-        seen_b = (w[:, 0] >= edge + clear - _EPS) & (w[:, 1] <= last + _EPS)
-        # the windows that may straddle the boundary, leaving out those that reach into a third
-        # run: their scores of A and B do not measure shares of this boundary
-        near = (w[:, 0] < hi) & (w[:, 1] > lo) & (w[:, 1] > w[:, 0])
-        near &= (w[:, 0] >= bounds[j] - _EPS) & (w[:, 1] <= bounds[j + 2] + _EPS)
-        sure_a = _clearest(lead, seen_a, c, edge)
-        sure_b = _clearest(-lead, seen_b, c, edge)
-        if sure_a is None and sure_b is None:  # no window saw either side whole: the nearest
-            sure_a = sure_b = float(np.abs(lead[near]).max(initial=0.0))
-        sure_a = sure_b if sure_a is None else sure_a
-        sure_b = sure_a if sure_b is None else sure_b
-        if sure_a + sure_b <= _EPS:  # the windows that saw each side do not tell them apart
-            continue
-        wanted = np.clip((lead[near] + sure_b) / (sure_a + sure_b), 0, 1)
-        out[j + 1] = _best_boundary(lo, hi, edge, w[near, 0], w[near, 1], wanted)
+    edges = _Edges.of(runs, spans, windows, probs, min_duration)
+    out = edges.bounds.copy()
+    for j in edges.movable():
+        moved = edges.best(j)
+        if moved is not None:
+            out[j + 1] = moved
     return out
 
 

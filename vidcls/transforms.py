@@ -1,7 +1,7 @@
 """Pixels to model input: spatial crops, channel order, normalisation and symmetric views.
 
 Frames arrive as upright RGB uint8 with the short side already at the spec's `short_side`
-(video.frame_converter). Crop offsets follow PySlowFast's uniform_crop: ceil of the centring
+(decode.frame_converter). Crop offsets follow PySlowFast's uniform_crop: ceil of the centring
 offset, and along the long side left/centre/right (top/centre/bottom for portrait frames).
 """
 

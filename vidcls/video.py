@@ -1,7 +1,7 @@
 """Opening and describing videos with PyAV: containers, standard input, the packet index.
 
-On a file, `probe` reads every packet header once without decoding (137k packets/s), which gives
-the true duration, frame count and keyframes whatever the container's header claims.
+On a file, `probe` reads every packet header once without decoding (cheap: BENCHMARKS.md), which
+gives the true duration, frame count and keyframes whatever the container's header claims.
 """
 
 from __future__ import annotations

@@ -71,12 +71,9 @@ class WindowStream:
                 yield w
 
         try:
-            picked = decode.pick_frames(
-                container,
-                remember(self.plan.windows),
-                self._converter(),
-                self.stats,
+            picking = decode.Picking(
                 self.info.file,
+                self._converter(),
                 self.plan.keep_partial,
                 origin=self.info.start_time,
                 seek=self.plan.start if self.info.seekable else 0.0,
@@ -84,6 +81,7 @@ class WindowStream:
                 threads=threads,
                 plan=None if self.info.damaged else self._decode_plan(),
             )
+            picked = decode.pick_frames(container, remember(self.plan.windows), picking, self.stats)
             for index, frames in picked:
                 started = time.perf_counter()
                 views = crop_views(frames, self.spec.crop, self.crops)
