@@ -34,6 +34,8 @@ UPDATE = os.environ.get("VIDCLS_UPDATE_GOLDEN") == "1"
 MOTION = ["--model", "motion-tiny", "--precision", "fp32"]
 TINY = ["--weights", "weights", "--precision", "fp32"]
 
+RESUMED = ["predict", "a.mp4", "b.mkv", "notes.mp4", *TINY, "-o", "out/r.jsonl", "-k", "1", "--resume"]  # fmt: skip # noqa: E501
+
 # A case is one command line, or several run one after the other in the same folder. "<FILE"
 # first feeds FILE to standard input; a written -o/--output file is shown after its command.
 CASES: dict[str, list[str] | list[list[str]]] = {
@@ -121,33 +123,11 @@ CASES: dict[str, list[str] | list[list[str]]] = {
     "predict-tiny-stdin-jsonl": ["<a.mp4", "predict", "-", *TINY, "-f", "jsonl", "-k", "2"],
     "segment-motion-output-vtt": ["segment", "seg.mp4", *MOTION, "-o", "out/seg.vtt"],
     "predict-tiny-output-csv": ["predict", "a.mp4", "b.mkv", *TINY, "-o", "out/r.csv", "-q"],
-    "predict-tiny-resume": [
+    "predict-tiny-resume": [  # the second run resumes the first; the third has nothing to do
         ["predict", "a.mp4", *TINY, "-o", "out/r.jsonl", "-k", "1"],
-        [
-            "predict",
-            "a.mp4",
-            "b.mkv",
-            "notes.mp4",
-            *TINY,
-            "-o",
-            "out/r.jsonl",
-            "-k",
-            "1",
-            "--resume",
-        ],
-        [
-            "predict",
-            "a.mp4",
-            "b.mkv",
-            "notes.mp4",
-            *TINY,
-            "-o",
-            "out/r.jsonl",
-            "-k",
-            "1",
-            "--resume",
-        ],
-    ],  # fmt: skip
+        RESUMED,
+        RESUMED,
+    ],
     "predict-tiny-verbose": ["predict", "b.mkv", *TINY, "-v", "-k", "1", "--json"],
     "predict-tiny-quiet": ["predict", "cut.mp4", "notes.mp4", *TINY, "-q", "-k", "1"],
     "predict-from-list": [
