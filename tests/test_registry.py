@@ -116,11 +116,22 @@ def _edited(old: str, new: str) -> str:
         ('mirror = [["moving left", "moving right"]]', 'mirror = "moving left"', r"symmetries field 'mirror' must be a list of label pairs"),
         ('[["moving left", "moving right"]]', '[["moving left", "moving sideways"]]', r"'moving sideways' is not a label of 'motion'"),
         ('[["moving left", "moving right"]]', '[["moving left", "moving right"], ["still", "moving left"]]', r"symmetries field 'mirror' swaps a label with itself or twice"),
+        ('sampling = "stride"', 'sampling = "stride"\naverage = "median"', r"field 'average' must be one of softmax, logits"),
+        ('repo = "facebook/timesformer-base-finetuned-k400"\nrevision = "main"\n', 'url = "ftp://x/y.pth"\n', r"\[timesformer\] field 'url' must be an http\(s\) URL"),
+        ('revision = "main"\n', "", r"\[timesformer\] is missing the field 'revision' \(or 'url', 'bundled'\)"),
     ],
 )  # fmt: skip
 def test_validation_names_table_and_field(old: str, new: str, message: str) -> None:
     with pytest.raises(RegistryError, match=message):
         parse_registry(_edited(old, new))
+
+
+def test_an_entry_may_name_a_plain_url_instead_of_a_repo() -> None:
+    old = 'repo = "facebook/timesformer-base-finetuned-k400"\nrevision = "main"\nfiles = ["model.safetensors", "pytorch_model.bin"]\n'
+    new = 'url = "https://example.org/ckpt/model.pth"\naverage = "logits"\n'
+    spec = parse_registry(_edited(old, new))["timesformer"]
+    assert (spec.url, spec.repo, spec.files, spec.average) == ("https://example.org/ckpt/model.pth", "", (), "logits")
+    assert get_spec("timesformer").average == "softmax"
 
 
 def test_models_json_and_table() -> None:

@@ -34,6 +34,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "repo": (str, False),
     "revision": (str, False),
     "files": (list, False),
+    "url": (str, False),
     "bundled": (str, False),
     "sha256": (dict, False),
     "mirror": (str, False),
@@ -52,6 +53,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "channel_order": (str, True),
     "arch_config": (dict, True),
     "symmetries": (dict, False),
+    "average": (str, False),
 }
 _ARCH_FIELDS: dict[str, set[str]] = {
     "timesformer": {
@@ -69,6 +71,7 @@ _CHOICES = {
     "sampling": ("stride", "segments"),
     "channel_order": ("rgb", "bgr"),
     "resize": ("short_side", "full"),
+    "average": ("softmax", "logits"),
 }
 
 
@@ -106,6 +109,11 @@ class ModelSpec:
     # (transform, class order): the transformed window shows class order[c] where the window
     # shows class c. Each is a swap of label pairs; the engine averages every combination.
     symmetries: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # A single weights file at a plain URL (Scenic, torchvision), instead of a hub repo.
+    url: str = ""
+    # What the views of a file are averaged over: softmax scores (most protocols) or raw logits
+    # (Scenic's ViViT evaluation); the averaged logits are turned into scores once at the end.
+    average: str = "softmax"
 
     @property
     def span(self) -> float:
@@ -126,6 +134,7 @@ class ModelSpec:
             "repo": self.repo,
             "revision": self.revision,
             "files": list(self.files),
+            "url": self.url,
             "bundled": self.bundled,
             "sha256": dict(self.sha256),
             "mirror": self.mirror,
@@ -145,6 +154,7 @@ class ModelSpec:
             "channel_order": self.channel_order,
             "arch_config": dict(self.arch_config),
             "symmetries": self.symmetry_pairs(),
+            "average": self.average,
         }
 
     def symmetry_pairs(self) -> dict[str, list[list[str]]]:
@@ -208,10 +218,12 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         raise RegistryError(
             f"{where} field 'labels' must be one of {', '.join(label_sets())} (vidcls/labels/)"
         )
-    if "bundled" not in table:
+    if "bundled" not in table and "url" not in table:
         for key in ("repo", "revision", "files"):
             if key not in table:
-                raise RegistryError(f"{where} is missing the field '{key}' (or 'bundled')")
+                raise RegistryError(f"{where} is missing the field '{key}' (or 'url', 'bundled')")
+    if "url" in table and not table["url"].startswith(("https://", "http://")):
+        raise RegistryError(f"{where} field 'url' must be an http(s) URL")
     for key in ("mean", "std"):
         if len(table[key]) != 3 or not all(isinstance(v, (int, float)) for v in table[key]):
             raise RegistryError(f"{where} field '{key}' must be three numbers")
@@ -235,6 +247,7 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         repo=table.get("repo", ""),
         revision=table.get("revision", ""),
         files=tuple(table.get("files", ())),
+        url=table.get("url", ""),
         bundled=table.get("bundled"),
         labels=table["labels"],
         label_names=table["label_names"],
@@ -254,6 +267,7 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         mirror=table.get("mirror"),
         resize=table.get("resize", "short_side"),
         symmetries=symmetries,
+        average=table.get("average", "softmax"),
     )
 
 
