@@ -130,7 +130,12 @@ def test_an_entry_may_name_a_plain_url_instead_of_a_repo() -> None:
     old = 'repo = "facebook/timesformer-base-finetuned-k400"\nrevision = "main"\nfiles = ["model.safetensors", "pytorch_model.bin"]\n'
     new = 'url = "https://example.org/ckpt/model.pth"\naverage = "logits"\n'
     spec = parse_registry(_edited(old, new))["timesformer"]
-    assert (spec.url, spec.repo, spec.files, spec.average) == ("https://example.org/ckpt/model.pth", "", (), "logits")
+    assert (spec.url, spec.repo, spec.files, spec.average) == (
+        "https://example.org/ckpt/model.pth",
+        "",
+        (),
+        "logits",
+    )
     assert get_spec("timesformer").average == "softmax"
 
 
