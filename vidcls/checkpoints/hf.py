@@ -8,7 +8,7 @@ one packed projection. Nothing here reads files.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -153,3 +153,50 @@ def arch_config_from_hf(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]
     else:
         arch_config["tubelet"] = list(config.get("tubelet_size", [2, 16, 16]))
     return model_type, arch_config
+
+
+def to_hf_timesformer(state: Mapping[str, torch.Tensor]) -> Tensors:
+    """vidcls TimeSformer keys -> TimesformerForVideoClassification keys: from_hf_timesformer
+    inverted, for writing a model in the hub layout (the bundled motion-tiny is saved this way)."""
+    layer = {ours: theirs for theirs, ours in _HF_TIMESFORMER_LAYER.items()}
+    inverse = {ours: theirs for theirs, ours in _HF_TIMESFORMER_GLOBAL.items()}
+    out: Tensors = {}
+    for key, value in state.items():
+        if (m := re.match(r"^blocks\.(\d+)\.(.+)\.(weight|bias)$", key)) is not None:
+            index, module, kind = m.groups()
+            if module not in layer:
+                raise KeyError(f"no transformers name for {key}")
+            name = f"timesformer.encoder.layer.{index}.{layer[module]}.{kind}"
+        elif (name := _rename_global(key, inverse)) is None:
+            raise KeyError(f"no transformers name for {key}")
+        out[name] = value.detach().contiguous().clone()
+    return out
+
+
+def hf_timesformer_config(arch_config: Mapping[str, Any], labels: Sequence[str]) -> dict[str, Any]:
+    """The config.json of a TimeSformer with this arch_config and these labels:
+    arch_config_from_hf inverted (it reads this back to `arch_config`)."""
+    a = arch_config
+    gelu = {"none": "gelu", "tanh": "gelu_pytorch_tanh"}[a.get("gelu", "none")]
+    return {
+        "architectures": ["TimesformerForVideoClassification"],
+        "model_type": "timesformer",
+        "image_size": a["image_size"],
+        "patch_size": a["patch_size"],
+        "num_channels": 3,
+        "num_frames": a["num_frames"],
+        "hidden_size": a["hidden_size"],
+        "num_hidden_layers": a["depth"],
+        "num_attention_heads": a["heads"],
+        "intermediate_size": a["mlp_dim"],
+        "hidden_act": gelu,
+        "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0,
+        "initializer_range": 0.02,
+        "layer_norm_eps": a.get("eps", 1e-6),
+        "qkv_bias": a.get("qkv_bias", True),
+        "attention_type": a["attention_type"],
+        "drop_path_rate": 0,  # transformers 5 types it as an int
+        "id2label": {str(i): name for i, name in enumerate(labels)},
+        "label2id": {name: i for i, name in enumerate(labels)},
+    }
