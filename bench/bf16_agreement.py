@@ -14,15 +14,10 @@ are exact but slow (emulated); the figure is the same either way.
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import OUT, ROOT, Table, add_common_args, bf16_support, header, report  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import motion_videos as mv  # noqa: E402
+from vidcls_dev import motion as mv
+from vidcls_dev.bench import OUT, Table, add_common_args, bf16_support, header, report
 
 MODEL = "motion-tiny"
 TARGET = 0.99

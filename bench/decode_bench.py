@@ -23,16 +23,15 @@ import argparse
 import contextlib
 import gc
 import hashlib
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baselines import PlainStats, iter_pyav_plain  # noqa: E402
-from common import (  # noqa: E402
+from baselines import PlainStats, iter_pyav_plain
+
+from vidcls_dev.bench import (
     V1080,
     VIDEOS,
     Table,

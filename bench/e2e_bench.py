@@ -27,8 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from vidcls_dev.bench import (
     BENCH,
     VIDEOS,
     Table,

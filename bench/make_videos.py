@@ -17,7 +17,6 @@ the same settings (its `comment` tag records them) is kept unless `--force`; one
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,8 +26,7 @@ import av
 import numpy as np
 from av.video.frame import PictureType
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import OUT, Table, add_common_args, header, report  # noqa: E402
+from vidcls_dev.bench import OUT, Table, add_common_args, header, report
 
 FPS = 30
 

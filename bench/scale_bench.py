@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from vidcls_dev.bench import (
     V360,
     VIDEOS,
     Table,

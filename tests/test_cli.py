@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from media import make_video
-from media_broken import make_empty, make_text
 from typer.testing import CliRunner
 
 import vidcls
 from vidcls.cli import app
+from vidcls_dev.media import make_video
+from vidcls_dev.media_broken import make_empty, make_text
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,13 @@ import pytest
 ray = pytest.importorskip("ray", reason='--ray needs the extra: pip install ".[test,ray]"')
 pytest.importorskip("ray.data", reason='--ray needs Ray Data: pip install ".[test,ray]"')
 
-from hf_models import save_hub_folder, tiny_timesformer  # noqa: E402
-from media import make_video  # noqa: E402
-from media_broken import make_corrupt_packets, make_text  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from vidcls.cli import app  # noqa: E402
 from vidcls.cli.app import _ray_default  # noqa: E402
+from vidcls_dev.hf_models import save_hub_folder, tiny_timesformer  # noqa: E402
+from vidcls_dev.media import make_video  # noqa: E402
+from vidcls_dev.media_broken import make_corrupt_packets, make_text  # noqa: E402
 
 LABELS = [f"label {i}" for i in range(400)]
 SCORES = ("top_k", "segments", "windows")  # compared within 1e-5, the rest exactly

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from media import make_video
-from media_broken import make_text
+
+from vidcls_dev.media import make_video
+from vidcls_dev.media_broken import make_text
 
 
 @pytest.fixture(scope="module")

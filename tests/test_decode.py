@@ -18,9 +18,18 @@ import av
 import numpy as np
 import pytest
 import torch
-from hf_models import save_hub_folder, tiny_timesformer
-from media import corner_colours, dominant, make_long_video, make_video, read_counter
-from media_broken import (
+
+import vidcls
+from vidcls.api import classify
+from vidcls.clips import frame_indices
+from vidcls.config import FileOptions as Options
+from vidcls.errors import VideoDecodeError
+from vidcls.registry import get_spec
+from vidcls.video import probe
+from vidcls.windows import open_windows
+from vidcls_dev.hf_models import save_hub_folder, tiny_timesformer
+from vidcls_dev.media import corner_colours, dominant, make_long_video, make_video, read_counter
+from vidcls_dev.media_broken import (
     make_audio_only,
     make_corrupt_packets,
     make_empty,
@@ -34,15 +43,6 @@ from media_broken import (
     make_truncated_header,
     unseekable,
 )
-
-import vidcls
-from vidcls.api import classify
-from vidcls.clips import frame_indices
-from vidcls.config import FileOptions as Options
-from vidcls.errors import VideoDecodeError
-from vidcls.registry import get_spec
-from vidcls.video import probe
-from vidcls.windows import open_windows
 
 SPEC = get_spec("timesformer")
 INDICES = frame_indices(SPEC)  # [0, 36, 72, 109, 145, 182, 218, 255] at 30 fps

@@ -107,10 +107,9 @@ def test_prefetch_runs_ahead_but_boundedly() -> None:
 
 
 def test_compiled_model_pads_short_batches_and_agrees() -> None:
-    from hf_models import tiny_timesformer
-
     from vidcls.checkpoints.hf import arch_config_from_hf, from_hf_timesformer
     from vidcls.models import build
+    from vidcls_dev.hf_models import tiny_timesformer
 
     hf = tiny_timesformer(num_frames=2, image_size=32, hidden_size=32, heads=2, num_labels=4)
     arch, config = arch_config_from_hf(hf.config.to_dict())

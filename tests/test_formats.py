@@ -9,13 +9,13 @@ import re
 from pathlib import Path
 
 import pytest
-from hf_models import LABELS
-from media import make_video
-from media_broken import make_text
 from typer.testing import CliRunner
 
 import vidcls
 from vidcls.cli import app
+from vidcls_dev.hf_models import LABELS
+from vidcls_dev.media import make_video
+from vidcls_dev.media_broken import make_text
 
 
 @pytest.fixture(scope="module")

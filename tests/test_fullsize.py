@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hf_models import hf_logits, randomize, save_hub_folder
 from transformers import (
     TimesformerConfig,
     TimesformerForVideoClassification,
@@ -15,6 +14,7 @@ from transformers import (
 )
 
 import vidcls
+from vidcls_dev.hf_models import hf_logits, randomize, save_hub_folder
 
 pytestmark = pytest.mark.slow
 

@@ -13,20 +13,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from media import make_video
-from media_broken import make_corrupt_packets, make_text, make_truncated
 from typer.testing import CliRunner
 
 from vidcls.cli import app
+from vidcls_dev import motion as mv
+from vidcls_dev.media import make_video
+from vidcls_dev.media_broken import make_corrupt_packets, make_text, make_truncated
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import motion_videos as mv  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("VIDCLS_UPDATE_GOLDEN") == "1"

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from media import make_video, read_counter
-from media_broken import make_audio_only, make_corrupt_packets, make_truncated
 from typer.testing import CliRunner
 
 import vidcls
 from vidcls.cli import app
 from vidcls.cli.options import parse_time
 from vidcls.errors import UsageError
+from vidcls_dev.media import make_video, read_counter
+from vidcls_dev.media_broken import make_audio_only, make_corrupt_packets, make_truncated
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import-linter's report of the offending import chain.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -61,3 +62,20 @@ def test_the_light_commands_import_no_torch(argv: list[str]) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_shared_code_is_imported_never_path_hacked() -> None:
+    """Tests, bench/ and the training scripts share code through the vidcls_dev package (dev/);
+    none of them edits sys.path to reach a sibling's file."""
+    import vidcls_dev
+
+    assert Path(vidcls_dev.__file__).resolve().is_relative_to(ROOT / "dev")
+    edit = re.compile(r"^\s*sys\.path\.(insert|append)\(")
+    hacks = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for folder in ("vidcls", "tests", "bench", "dev")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if edit.match(line)
+    ]
+    assert hacks == []

@@ -14,7 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from av.video.frame import PictureType
-from media import (
+
+from vidcls_dev.media import (
     corner_colours,
     dominant,
     encode_counter,
@@ -26,7 +27,7 @@ from media import (
     top_level_atoms,
     upright,
 )
-from media_broken import (
+from vidcls_dev.media_broken import (
     make_audio_only,
     make_corrupt_packets,
     make_empty,

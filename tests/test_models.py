@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hf_models import hf_logits, tiny_timesformer, tiny_vivit
 
 from vidcls.checkpoints.hf import arch_config_from_hf, from_hf_timesformer, from_hf_vivit
 from vidcls.models import TimeSformer, build, set_fused_attention
+from vidcls_dev.hf_models import hf_logits, tiny_timesformer, tiny_vivit
 
 
 def ours_from(hf: torch.nn.Module) -> torch.nn.Module:

@@ -1,7 +1,7 @@
 """motion-tiny, the bundled model: it recognises synthetic motion through the whole pipeline.
 
 Random weights prove the model math; these tests prove the pipeline. Every video here is freshly
-generated (scripts/motion_videos.py) with seeds the training script never uses, encoded with
+generated (vidcls_dev.motion) with seeds the training script never uses, encoded with
 libx264, and classified through the public CLI and API: a wrong channel order, a mirrored crop,
 frames in the wrong order, rotation ignored or time stretched at 60 fps would each fail them.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -22,11 +21,10 @@ from typer.testing import CliRunner
 import vidcls
 from vidcls.cli import app
 from vidcls.registry import bundled_path, get_spec
+from vidcls_dev import motion as mv
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
 
-import motion_videos as mv  # noqa: E402
 
 MODEL = "motion-tiny"
 # Issue 5's targets: 95 % of the held-out clips and 90 % of each class, 90 % of a segment video's
@@ -37,7 +35,7 @@ MODEL = "motion-tiny"
 # defaults (every moment averaged over the windows that saw it; with a hop of half the span,
 # segments shorter than span + hop folded and shared between their neighbours; boundaries moved
 # to where the windows' scores fit them best). On 60 other random segment videos
-# (`scripts/eval_motion.py --videos 60`: seed 4242, every frame size) it gets 90.5–98.7 %,
+# (`python -m vidcls_dev.eval_motion --videos 60`: seed 4242, every frame size) it gets 90.5–98.7 %,
 # 97.3 % on average, all 60 at 90 %, and misses none of their 524 boundaries by a span.
 CLIP_ACCURACY, CLASS_ACCURACY = 0.95, 0.90
 SEGMENT_DURATION = 0.90

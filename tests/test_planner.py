@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from media import make_video
 
 from vidcls.config import FileOptions as Options
 from vidcls.registry import get_spec
 from vidcls.windows import open_windows
+from vidcls_dev.media import make_video
 
 
 def windows(path: Path, model: str, options: Options, planned: bool):

@@ -1,5 +1,5 @@
-"""scripts/train_motion.py, the recipe behind the bundled motion-tiny: it still runs end to end;
-and scripts/eval_motion.py's sweep, which measures the model on views rendered the same way.
+"""vidcls_dev.train_motion, the recipe behind the bundled motion-tiny: it still runs end to end;
+and vidcls_dev.eval_motion's sweep, which measures the model on views rendered the same way.
 
 The shipped weights are checked by test_motion.py; these runs are a few steps long, so they prove
 the script (rendering, real views, saving in the hub layout, the registry hash) and not the
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +20,11 @@ import vidcls
 from vidcls.config import FileOptions as Options
 from vidcls.registry import get_spec
 from vidcls.windows import open_windows
+from vidcls_dev import eval_motion as em
+from vidcls_dev import motion as mv
+from vidcls_dev import train_motion as tm
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import eval_motion as em  # noqa: E402
-import motion_videos as mv  # noqa: E402
-import train_motion as tm  # noqa: E402
 
 
 def test_real_views_are_what_the_pipeline_feeds_the_model(tmp_path: Path) -> None:

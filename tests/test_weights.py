@@ -11,12 +11,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from hf_models import hf_logits, prefill_hf_cache, save_hub_folder, tiny_timesformer, tiny_vivit
 
 import vidcls
 from vidcls.errors import DeviceError, UsageError, WeightsError
 from vidcls.network import verify_sha256
 from vidcls.registry import get_spec, package_labels
+from vidcls_dev.hf_models import (
+    hf_logits,
+    prefill_hf_cache,
+    save_hub_folder,
+    tiny_timesformer,
+    tiny_vivit,
+)
 
 TOL = {"atol": 1e-4, "rtol": 0}
 # parity is checked in fp32: `auto` is bf16 on CPUs with native bf16 (AVX-512 BF16, AMX)
@@ -262,9 +268,10 @@ def test_precision_and_device(tmp_path: Path) -> None:
 def fake_hub(monkeypatch, cache: Path, repo_files: dict[str, Path]) -> list[str]:
     """Stand in for the hub: hf_hub_download copies from local folders into a real cache layout."""
     import huggingface_hub
-    from hf_models import prefill_hf_cache
     from huggingface_hub import constants
     from huggingface_hub.errors import EntryNotFoundError
+
+    from vidcls_dev.hf_models import prefill_hf_cache
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     requested: list[str] = []
@@ -314,3 +321,45 @@ def test_download_checks_the_pinned_hash(tmp_path: Path, monkeypatch) -> None:
 
     with pytest.raises(WeightsError, match="sha256 mismatch for timesformer/model.safetensors"):
         fetch(spec, offline=False, progress=False)
+
+
+def test_hub_export_inverts_the_hub_import(tmp_path: Path) -> None:
+    """to_hf_timesformer / hf_timesformer_config (how motion-tiny is saved) write what
+    transformers loads strictly, with the same logits, and what vidcls reads back unchanged."""
+    from transformers import TimesformerConfig, TimesformerForVideoClassification
+
+    from vidcls.checkpoints.hf import (
+        arch_config_from_hf,
+        from_hf_timesformer,
+        hf_timesformer_config,
+        to_hf_timesformer,
+    )
+    from vidcls.models import build
+
+    arch = {
+        "attention_type": "divided_space_time", "hidden_size": 32, "depth": 2, "heads": 4,
+        "mlp_dim": 64, "image_size": 32, "patch_size": 16, "num_frames": 3, "num_classes": 5,
+    }  # fmt: skip
+    torch.manual_seed(3)
+    ours = build("timesformer", arch).eval()
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.add_(torch.randn_like(p) * 0.1)  # noise on every parameter, biases and norms too
+    labels = [f"class {i}" for i in range(5)]
+    config = hf_timesformer_config(arch, labels)
+    assert arch_config_from_hf(config) == (
+        "timesformer",
+        {**arch, "eps": 1e-6, "qkv_bias": True, "gelu": "none"},
+    )
+    exported = to_hf_timesformer(ours.state_dict())
+    back = from_hf_timesformer(exported)
+    assert back.keys() == ours.state_dict().keys()
+    assert all(torch.equal(back[k], v) for k, v in ours.state_dict().items())
+    theirs = TimesformerForVideoClassification(TimesformerConfig(**config)).eval()
+    theirs.load_state_dict(exported, strict=True)
+    x = torch.randn(2, 3, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(pixel_values=x).logits, ours(x), **TOL)
+    assert theirs.config.id2label[4] == "class 4"
+    with pytest.raises(KeyError, match="no transformers name for extra.weight"):
+        to_hf_timesformer({"extra.weight": torch.zeros(1)})

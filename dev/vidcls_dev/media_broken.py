@@ -25,7 +25,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-from media import encode_counter, grain_counter, make_video, top_level_atoms
+
+from .media import encode_counter, grain_counter, make_video, top_level_atoms
 
 
 class Unseekable(io.RawIOBase):

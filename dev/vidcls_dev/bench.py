@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
+from . import repo_root
+
+ROOT = repo_root()
+BENCH = ROOT / "bench"
 OUT = BENCH / "out"  # gitignored: test videos, random weights
 VIDEOS = OUT
 WEIGHTS = OUT / "weights"
@@ -333,8 +335,7 @@ def random_weights(name: str, tiny: bool = False, seed: int = 0) -> Path:
 
     import torch
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from hf_models import randomize, save_hub_folder  # tests/hf_models.py
+    from .hf_models import randomize, save_hub_folder
 
     config = _hf_config(name, tiny)
     if config.model_type == "timesformer":

@@ -1,13 +1,13 @@
 """Score `motion-tiny` (or a candidate from train_motion.py) on random 60-s segment videos.
 
-    python scripts/eval_motion.py                       # the shipped model, 20 videos
-    python scripts/eval_motion.py --weights /tmp/cand   # a folder written by train_motion --out
-    python scripts/eval_motion.py --cache /tmp/segs     # keep the videos for the next run
-    python scripts/eval_motion.py --min-duration 2.8    # another timeline rule
-    python scripts/eval_motion.py --sweep               # accuracy by speed and by growth
+    python -m vidcls_dev.eval_motion                       # the shipped model, 20 videos
+    python -m vidcls_dev.eval_motion --weights /tmp/cand   # a folder written by train_motion --out
+    python -m vidcls_dev.eval_motion --cache /tmp/segs     # keep the videos for the next run
+    python -m vidcls_dev.eval_motion --min-duration 2.8    # another timeline rule
+    python -m vidcls_dev.eval_motion --sweep               # accuracy by speed and by growth
 
 tests/test_motion.py checks three fixed segment videos against the issue's targets; this looks
-wider. Each video comes from `motion_videos.random_segment_video` (every frame size, shape and
+wider. Each video comes from `motion.random_segment_video` (every frame size, shape and
 background; 30 fps; no rotation), is written with libx264 and run through
 `vidcls.segment(hop=span / 2)` exactly as the test does. Per video it prints the share of the
 duration labelled right, the true boundaries with no predicted one within a span, and the
@@ -36,12 +36,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vidcls
 
-import motion_videos as mv  # noqa: E402
-import train_motion as tm  # noqa: E402
-
-import vidcls  # noqa: E402
+from . import motion as mv
+from . import train_motion as tm
 
 NAME = "motion-tiny"
 SEED = 4242

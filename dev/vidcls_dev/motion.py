@@ -26,7 +26,7 @@ segments. When the shape is not where its next move or change fits (too near the
 for, too big to grow, too small to shrink), it is placed afresh (a cut) at the start of that
 segment.
 
-Run as a script to write examples: `python scripts/motion_videos.py OUT_DIR`.
+Run as a script to write examples: `python -m vidcls_dev.motion OUT_DIR`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Train `motion-tiny`, the small TimeSformer shipped inside vidcls, on synthetic motion videos.
 
-    python scripts/train_motion.py                   # 7.5-10 minutes on 2 CPU cores
-    python scripts/train_motion.py --update-registry # also write the new sha256 into weights.toml
+    python -m vidcls_dev.train_motion                    # 7.5-10 minutes on 2 CPU cores
+    python -m vidcls_dev.train_motion --update-registry  # also write the sha256 into weights.toml
 
-The task and its ranges are in scripts/motion_videos.py. The protocol (frames, stride, fps, short
+The task and its ranges are in vidcls_dev/motion.py. The protocol (frames, stride, fps, short
 side, crops, normalisation) and the architecture are read from the `motion-tiny` entry of
 weights.toml, so the model is trained on what `vidcls predict --model motion-tiny` feeds it.
 
@@ -43,31 +43,32 @@ import math
 import multiprocessing
 import os
 import re
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import motion_videos as mv  # noqa: E402
-
-import vidcls  # noqa: E402
-from vidcls.clips import frame_indices  # noqa: E402
+import vidcls
+from vidcls.checkpoints.hf import from_hf_timesformer, hf_timesformer_config, to_hf_timesformer
+from vidcls.clips import frame_indices
 from vidcls.config import FileOptions as Options
-from vidcls.decode import resized_size  # noqa: E402
-from vidcls.models.layers import set_fused_attention  # noqa: E402
-from vidcls.models.timesformer import TimeSformer  # noqa: E402
-from vidcls.registry import ModelSpec, get_spec  # noqa: E402
-from vidcls.transforms import crop_offsets, normalize, symmetric_views, transform  # noqa: E402
-from vidcls.windows import open_windows  # noqa: E402
+from vidcls.decode import resized_size
+from vidcls.models import build as build_model
+from vidcls.models.layers import set_fused_attention
+from vidcls.models.timesformer import TimeSformer
+from vidcls.registry import ModelSpec, get_spec
+from vidcls.transforms import crop_offsets, normalize, symmetric_views, transform
+from vidcls.windows import open_windows
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import motion as mv
+from . import repo_root
+
+ROOT = repo_root()
 NAME = "motion-tiny"
 ASSET = ROOT / "vidcls" / "assets" / NAME
 EXAMPLE = ROOT / "examples" / "motion.mp4"
@@ -414,18 +415,8 @@ def build(spec: ModelSpec, shift_init: bool = True, init: dict[str, float] = INI
     embeddings and wider linear weights cut that to a few dozen steps.
     """
     a = spec.arch_config
-    model = TimeSformer(
-        num_classes=a["num_classes"],
-        image_size=a["image_size"],
-        patch_size=a["patch_size"],
-        num_frames=a["num_frames"],
-        dim=a["hidden_size"],
-        depth=a["depth"],
-        heads=a["heads"],
-        mlp_dim=a["mlp_dim"],
-        attention_type=a["attention_type"],
-        fused_attn=False,  # the eager path: on CPU its backward is several times faster
-    )
+    # the eager attention: on CPU its backward is several times faster than SDPA's
+    model = cast(TimeSformer, build_model("timesformer", a, fused_attn=False))
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("bias"):
@@ -614,79 +605,15 @@ def train(
 
 # --------------------------------------------------------------------------------- saving
 
-_GLOBAL = {
-    "cls_token": "timesformer.embeddings.cls_token",
-    "pos_embed": "timesformer.embeddings.position_embeddings",
-    "time_embed": "timesformer.embeddings.time_embeddings",
-    "patch_embed.proj": "timesformer.embeddings.patch_embeddings.projection",
-    "norm": "timesformer.layernorm",
-    "head": "classifier",
-}
-_LAYER = {
-    "norm1": "layernorm_before",
-    "attn.qkv": "attention.attention.qkv",
-    "attn.proj": "attention.output.dense",
-    "temporal_norm1": "temporal_layernorm",
-    "temporal_attn.qkv": "temporal_attention.attention.qkv",
-    "temporal_attn.proj": "temporal_attention.output.dense",
-    "temporal_fc": "temporal_dense",
-    "norm2": "layernorm_after",
-    "mlp.fc1": "intermediate.dense",
-    "mlp.fc2": "output.dense",
-}
-
-
-def to_hf(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """vidcls keys -> TimesformerForVideoClassification keys (vidcls.checkpoints.hf, inverted)."""
-    out = {}
-    for key, value in state.items():
-        if m := re.match(r"^blocks\.(\d+)\.(.+)\.(weight|bias)$", key):
-            index, module, kind = m.groups()
-            out[f"timesformer.encoder.layer.{index}.{_LAYER[module]}.{kind}"] = value
-            continue
-        for ours, theirs in _GLOBAL.items():
-            if key == ours or key.startswith(ours + "."):
-                out[theirs + key[len(ours) :]] = value
-                break
-        else:
-            raise KeyError(f"no transformers name for {key}")
-    return {k: v.detach().contiguous().clone() for k, v in out.items()}
-
-
-def hf_config(spec: ModelSpec) -> dict[str, object]:
-    a = spec.arch_config
-    return {
-        "architectures": ["TimesformerForVideoClassification"],
-        "model_type": "timesformer",
-        "image_size": a["image_size"],
-        "patch_size": a["patch_size"],
-        "num_channels": 3,
-        "num_frames": a["num_frames"],
-        "hidden_size": a["hidden_size"],
-        "num_hidden_layers": a["depth"],
-        "num_attention_heads": a["heads"],
-        "intermediate_size": a["mlp_dim"],
-        "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.0,
-        "attention_probs_dropout_prob": 0.0,
-        "initializer_range": 0.02,
-        "layer_norm_eps": 1e-6,
-        "qkv_bias": True,
-        "attention_type": a["attention_type"],
-        "drop_path_rate": 0,  # transformers 5 types it as an int
-        "id2label": {str(i): name for i, name in enumerate(mv.CLASSES)},
-        "label2id": {name: i for i, name in enumerate(mv.CLASSES)},
-    }
-
 
 def save(model: TimeSformer, spec: ModelSpec, folder: Path) -> Path:
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    config = json.dumps(hf_config(spec), indent=2) + "\n"
+    config = json.dumps(hf_timesformer_config(spec.arch_config, mv.CLASSES), indent=2) + "\n"
     (folder / "config.json").write_text(config, encoding="utf-8")
     path = folder / "model.safetensors"
-    save_file(to_hf(model.state_dict()), str(path), metadata={"format": "pt"})
+    save_file(to_hf_timesformer(model.state_dict()), str(path), metadata={"format": "pt"})
     return path
 
 
@@ -696,9 +623,7 @@ def sha256(path: Path) -> str:
 
 def check_round_trip(model: TimeSformer, spec: ModelSpec, folder: Path, log=print) -> None:
     """The saved folder gives the in-memory model's logits through vidcls (and transformers)."""
-    from vidcls.checkpoints.hf import from_hf_timesformer
-
-    state = from_hf_timesformer(to_hf(model.state_dict()))
+    state = from_hf_timesformer(to_hf_timesformer(model.state_dict()))
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items()), "key mapping"
     x = torch.randn(2, spec.num_frames, 3, spec.crop, spec.crop, generator=torch.Generator())
     with torch.no_grad():
