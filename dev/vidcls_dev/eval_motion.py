@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 import vidcls
+from vidcls.segments import default_min_duration
 
 from . import motion as mv
 from . import train_motion as tm
@@ -55,9 +56,12 @@ def contrast(scene: mv.Scene) -> float:
     return min((shape - tm.luminance(c) for c in scene.bg_colours), key=abs)
 
 
-def score(loaded, video: mv.MotionVideo, path: Path, min_duration: float | None) -> dict:
+def score(
+    loaded, video: mv.MotionVideo, path: Path, min_duration: float | None, hop: float | None = None
+) -> dict:
+    """One video through `vidcls.segment` (its default hop and min_duration unless given)."""
     spec = loaded.spec
-    record = vidcls.segment(path, loaded, hop=spec.span / 2, min_duration=min_duration)
+    record = vidcls.segment(path, loaded, hop=hop, min_duration=min_duration)
     segments = record["segments"]
     truth = video.truth()
     # per kind of window: [right, count]; right = top-1 is one of the labels it saw
@@ -76,6 +80,8 @@ def score(loaded, video: mv.MotionVideo, path: Path, min_duration: float | None)
         "missed": len(mv.missed_boundaries(truth, segments, spec.span)),
         "boundaries": len(truth) - 1,
         "kinds": kinds,
+        "windows": len(record["windows"]),
+        "duration": record["duration"],
     }
 
 
@@ -125,6 +131,11 @@ def main(argv: list[str] | None = None) -> None:
         "--sweep", type=int, nargs="?", const=400, metavar="CLIPS",
         help="accuracy by speed and by growth instead, CLIPS rendered clips a value (400)",
     )  # fmt: skip
+    parser.add_argument(
+        "--hops", type=float, nargs="+", metavar="FRACTION",
+        help="compare these hops, as fractions of the span (e.g. 1 0.5 0.333 0.25), each with "
+        "segment's default min_duration for it; one summary row each",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     loaded = vidcls.load_model(NAME, weights=args.weights, device="cpu", precision="fp32")
@@ -135,19 +146,11 @@ def main(argv: list[str] | None = None) -> None:
             for value, accuracy in found[kind].items():
                 print(f"  {value:4.2f}: {accuracy:6.1%}")
         return
-    rng = np.random.default_rng(args.seed)
-    videos = [
-        mv.random_segment_video(rng, size=mv.random_frame_size(rng)) for _ in range(args.videos)
-    ]
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = args.cache or Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        # the seed is in the name: another seed's video at the same index is another video
-        paths = [folder / f"seg-{args.seed}-{i:03d}.mp4" for i in range(len(videos))]
-        todo = [(v, p) for v, p in zip(videos, paths, strict=True) if not p.is_file()]
-        if todo:
-            print(f"writing {len(todo)} videos under {folder}", file=sys.stderr, flush=True)
-            mv.write_videos([v for v, _ in todo], [p for _, p in todo])
+    videos, paths, tmp = _segment_videos(args)
+    with tmp:
+        if args.hops:
+            _compare_hops(loaded, videos, paths, args.hops, args.min_duration)
+            return
         print("video  size        shape   backgr.   lum.diff  correct  missed  clean windows")
         rows = []
         for i, (video, path) in enumerate(zip(videos, paths, strict=True)):
@@ -161,6 +164,51 @@ def main(argv: list[str] | None = None) -> None:
                 f"{r['missed']:2d}/{r['boundaries']:<3d}  {right}/{count}",
                 flush=True,
             )
+    _summary(rows)
+
+
+def _segment_videos(args: argparse.Namespace):
+    """The seeded random segment videos, written once (into --cache, else a temporary folder
+    that the returned context removes)."""
+    import contextlib
+
+    rng = np.random.default_rng(args.seed)
+    videos = [
+        mv.random_segment_video(rng, size=mv.random_frame_size(rng)) for _ in range(args.videos)
+    ]
+    tmp = contextlib.nullcontext() if args.cache else tempfile.TemporaryDirectory()
+    folder = args.cache or Path(tmp.name)  # type: ignore[union-attr]
+    folder.mkdir(parents=True, exist_ok=True)
+    # the seed is in the name: another seed's video at the same index is another video
+    paths = [folder / f"seg-{args.seed}-{i:03d}.mp4" for i in range(len(videos))]
+    todo = [(v, p) for v, p in zip(videos, paths, strict=True) if not p.is_file()]
+    if todo:
+        print(f"writing {len(todo)} videos under {folder}", file=sys.stderr, flush=True)
+        mv.write_videos([v for v, _ in todo], [p for _, p in todo])
+    return videos, paths, tmp
+
+
+def _compare_hops(loaded, videos, paths, fractions, min_duration) -> None:
+    """One row per hop: the share of the duration labelled right and what the windows cost."""
+    span = loaded.spec.span
+    print(f"span {span:.3f} s, {len(videos)} videos")
+    print("hop/span  hop (s)  min_dur (s)  windows/min  mean correct  min     >=90%  >=95%  missed")
+    for fraction in fractions:
+        hop = span * fraction
+        rows = [score(loaded, v, p, min_duration, hop) for v, p in zip(videos, paths, strict=True)]
+        correct = np.array([r["correct"] for r in rows])
+        per_minute = 60 * sum(r["windows"] for r in rows) / sum(r["duration"] for r in rows)
+        shortest = min_duration if min_duration is not None else default_min_duration(span, hop)
+        missed = sum(r["missed"] for r in rows)
+        print(
+            f"{fraction:8.3f}  {hop:7.3f}  {shortest:11.3f}  {per_minute:11.1f}  "
+            f"{correct.mean():12.1%}  {correct.min():6.1%}  {int((correct >= 0.9).sum()):5d}  "
+            f"{int((correct >= 0.95).sum()):5d}  {missed:3d}/{sum(r['boundaries'] for r in rows)}",
+            flush=True,
+        )
+
+
+def _summary(rows: list[dict]) -> None:
     correct = np.array([r["correct"] for r in rows])
     print(
         f"\ncorrect share of the duration: mean {correct.mean():.1%}, min {correct.min():.1%}, "
