@@ -274,6 +274,7 @@ def fake_hub(monkeypatch, cache: Path, repo_files: dict[str, Path]) -> list[str]
     from vidcls_dev.hf_models import prefill_hf_cache
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("vidcls.network.reachable", lambda url, timeout=1.5: True)
     requested: list[str] = []
 
     def download(repo_id: str, filename: str, *, revision: str | None = None, **_: object) -> str:
@@ -363,3 +364,43 @@ def test_hub_export_inverts_the_hub_import(tmp_path: Path) -> None:
     assert theirs.config.id2label[4] == "class 4"
     with pytest.raises(KeyError, match="no transformers name for extra.weight"):
         to_hf_timesformer({"extra.weight": torch.zeros(1)})
+
+
+def test_an_unreachable_hub_fails_at_once_with_the_ways_out(tmp_path: Path, monkeypatch) -> None:
+    """No retry loop: with the hub's port closed and nothing cached, the command fails in well
+    under 2 s with one line naming the fixes; with the weights cached, it uses them."""
+    import time
+
+    from huggingface_hub import constants
+    from typer.testing import CliRunner
+
+    from vidcls.cli import app
+    from vidcls.network import fetch, reachable
+    from vidcls_dev.hf_models import prefill_hf_cache
+    from vidcls_dev.media import make_video
+
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    assert not reachable(closed)
+    monkeypatch.setattr(constants, "ENDPOINT", closed)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    video = make_video(tmp_path / "clip.mp4", n_frames=8)
+    started = time.perf_counter()
+    result = CliRunner().invoke(app, ["predict", str(video), "--model", "timesformer"])
+    elapsed = time.perf_counter() - started
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("error: timesformer: cannot reach http://127.0.0.1:9"), (
+        result.output
+    )
+    for fix in ("--weights PATH", "vidcls download timesformer", "HF_ENDPOINT"):
+        assert fix in lines[-1]
+    assert "Retry" not in result.output
+    assert elapsed < 2.0
+
+    spec = get_spec("timesformer")
+    folder = tmp_path / "weights"
+    save_hub_folder(tiny_timesformer(num_frames=8, image_size=32, num_labels=3), folder)
+    prefill_hf_cache(tmp_path / "hub", spec.repo, folder, spec.revision)
+    assert fetch(spec, offline=False, progress=False).name in spec.files

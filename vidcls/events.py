@@ -3,12 +3,14 @@
 Each is a frozen dataclass of plain data (strings, numbers, JSON-ready dicts), so the local
 loop, worker processes, Ray and the Python API all produce the same values, and a worker can
 send them through a queue as they are. Per file, in order: `Started`, a `WindowDone` per window,
-then either `Failed`, or the file's `SegmentDone`s (segment), its `Warned`s, `FileDone` and
-`Timed`. A `Warned` with no file is about the run.
+then either `Failed`, or the file's `Warned`s and `Noted`s, its `SegmentDone`s (segment),
+`FileDone` and `Timed`; with `strict`, a file with warnings ends in `Failed` after them. A
+`Warned` with no file is about the run.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,6 +51,12 @@ class Warned:
 
 
 @dataclass(frozen=True)
+class Noted:
+    file: str
+    message: str  # a detail for -v only (what FFmpeg logged reading the file)
+
+
+@dataclass(frozen=True)
 class Failed:
     file: str
     message: str  # one line, naming the file and the reason
@@ -65,20 +73,45 @@ class Timed:
     total: float
 
 
-Event = Started | WindowDone | SegmentDone | FileDone | Warned | Failed | Timed
+Event = Started | WindowDone | SegmentDone | FileDone | Warned | Noted | Failed | Timed
+
+
+# Libraries that log on their own; their warnings reach the user as vidcls's own lines.
+_LOGGERS = ("huggingface_hub", "ray", "ray.data", "filelock")
+
+
+class _LogToSink(logging.Handler):
+    def __init__(self, sink: Callable[[str], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink(record.getMessage().strip())
 
 
 @contextmanager
 def warnings_to(sink: Callable[[str], None]) -> Iterator[None]:
-    """Route Python warnings raised inside (by torch, Ray, PyAV…) to `sink` as one line each,
-    instead of the interpreter's file:line form on stderr. The one place warnings are caught."""
+    """Route Python warnings and the warnings libraries log (huggingface_hub, Ray), raised
+    inside, to `sink` as one line each, instead of their own formats on stderr. The one place
+    warnings are caught. FFmpeg's log is not a warning: `video.ffmpeg_log` counts it per file."""
 
     def show(message: Any, *args: Any, **kwargs: Any) -> None:
         sink(str(message))
 
     previous = warnings.showwarning
     warnings.showwarning = show
+    handler = _LogToSink(sink)
+    saved = []
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        # their own stderr handlers step aside, so each message is said once, our way
+        saved.append((logger, logger.handlers[:], logger.propagate))
+        logger.handlers = [handler]
+        logger.propagate = False
     try:
         yield
     finally:
         warnings.showwarning = previous
+        for logger, handlers, propagate in saved:
+            logger.handlers = handlers
+            logger.propagate = propagate

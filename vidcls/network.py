@@ -15,6 +15,39 @@ from .errors import WeightsError
 from .registry import ModelSpec, bundled_path
 
 
+def _hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def reachable(url: str, timeout: float = 1.5) -> bool:
+    """Whether a TCP connection to the URL's host opens within `timeout` seconds (name lookup
+    included, which has no timeout of its own, so it runs in a daemon thread)."""
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        return False
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    answer: list[bool] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answer and answer[0])
+
+
 def is_offline(offline: bool | None = None) -> bool:
     if offline is not None:
         return offline
@@ -65,6 +98,15 @@ def fetch(spec: ModelSpec, offline: bool | None = None, progress: bool = True) -
         return path
 
     was_cached = cached_weights(spec)
+    if not reachable(_hub_endpoint()):
+        # huggingface_hub would retry for half a minute before saying the same
+        if was_cached is not None:
+            return was_cached
+        raise WeightsError(
+            f"{spec.name}: cannot reach {_hub_endpoint()} to download {spec.repo}, and it is not "
+            f"cached. Pass --weights PATH, run `vidcls download {spec.name}` on a connected "
+            "machine (same HF_HOME), or set HF_ENDPOINT to a mirror"
+        )
     (enable_progress_bars if progress else disable_progress_bars)()
     try:
         hf_hub_download(spec.repo, "config.json", revision=spec.revision)
@@ -81,8 +123,8 @@ def fetch(spec: ModelSpec, offline: bool | None = None, progress: bool = True) -
     except LocalEntryNotFoundError as e:
         raise WeightsError(
             f"{spec.name}: cannot reach the Hugging Face hub to download {spec.repo} and it is "
-            f"not cached ({e.__class__.__name__}). Check the network or HF_ENDPOINT, or pass "
-            "--weights PATH"
+            f"not cached ({e.__class__.__name__}). Pass --weights PATH, run `vidcls download "
+            f"{spec.name}` on a connected machine (same HF_HOME), or set HF_ENDPOINT to a mirror"
         ) from e
     except HfHubHTTPError as e:
         raise WeightsError(f"{spec.name}: download of {spec.repo} failed: {e}") from e
