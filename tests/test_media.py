@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from av.video.frame import PictureType
 
 from vidcls_dev.media import (
+    VARIANTS,
     corner_colours,
     dominant,
     encode_counter,
@@ -173,28 +174,6 @@ def test_variable_frame_rate_times(tmp_path: Path, suffix: str) -> None:
     frames = decode_all(make_video(tmp_path / f"vfr{suffix}", times=times))
     assert [read_counter(rgb(f)) for f in frames] == list(range(len(times)))
     assert np.allclose([f.time for f in frames], times, atol=1e-3)
-
-
-# codec / container variants: (file name, make_video kwargs, codec, pix_fmt, size)
-VARIANTS = [
-    ("odd444.mp4", {"size": (223, 127), "pix_fmt": "yuv444p"}, "h264", "yuv444p", (223, 127)),
-    ("odd.mkv", {"size": (223, 127), "codec": "ffv1"}, "ffv1", "yuv420p", (223, 127)),
-    ("odd.webm", {"size": (223, 127)}, "vp9", "yuv420p", (223, 127)),
-    ("ten.mp4", {"pix_fmt": "yuv420p10le"}, "h264", "yuv420p10le", (320, 180)),
-    ("ten.mkv", {"codec": "ffv1", "pix_fmt": "yuv420p10le"}, "ffv1", "yuv420p10le", (320, 180)),
-    ("gray.mkv", {"codec": "ffv1", "pix_fmt": "gray"}, "ffv1", "gray", (320, 180)),
-    # FFmpeg's h264 decoder hands out 4:0:0 (monochrome) H.264 as yuv420p with flat chroma.
-    ("gray.mp4", {"pix_fmt": "gray"}, "h264", "yuv420p", (320, 180)),
-    ("y444.mp4", {"pix_fmt": "yuv444p"}, "h264", "yuv444p", (320, 180)),
-    ("vp9.webm", {}, "vp9", "yuv420p", (320, 180)),
-    ("h264.mkv", {}, "h264", "yuv420p", (320, 180)),
-    ("h264.ts", {}, "h264", "yuv420p", (320, 180)),
-    ("h264.mov", {}, "h264", "yuv420p", (320, 180)),
-    ("mpeg4.avi", {}, "mpeg4", "yuv420p", (320, 180)),
-    ("mjpeg.avi", {"codec": "mjpeg"}, "mjpeg", "yuvj420p", (320, 180)),
-    ("ffv1.avi", {"codec": "ffv1"}, "ffv1", "yuv420p", (320, 180)),
-    ("anim.gif", {}, "gif", "bgra", (320, 180)),
-]
 
 
 @pytest.mark.parametrize(("name", "kwargs", "codec", "pix_fmt", "size"), VARIANTS)

@@ -29,7 +29,17 @@ if TYPE_CHECKING:
 
 _LOAD = ("weights", "device", "precision", "offline", "labels")
 _RUN = ("batch_size", "compile")
-_FILE = ("top_k", "clips_count", "crops", "hop", "min_duration", "start", "end", "classes")
+_FILE = (
+    "top_k",
+    "clips_count",
+    "crops",
+    "hop",
+    "min_duration",
+    "start",
+    "end",
+    "classes",
+    "strict",
+)
 
 
 def _file_options(mode: str, options: dict[str, Any]) -> FileOptions:
@@ -44,6 +54,7 @@ def _file_options(mode: str, options: dict[str, Any]) -> FileOptions:
         start=options.get("start", 0.0),
         end=options.get("end"),
         classes=None if classes is None else tuple(classes),
+        strict=bool(options.get("strict", False)),
     )
 
 
@@ -90,7 +101,8 @@ def _result(
         if isinstance(event, Failed):
             raise rebuild(event.kind, event.message)
         if isinstance(event, Warned):
-            warnings.warn(event.message, stacklevel=3)
+            where = f"{event.file}: " if event.file else ""
+            warnings.warn(where + event.message, stacklevel=3)
         elif isinstance(event, FileDone):
             record = event.record
     return record
@@ -115,7 +127,8 @@ def predict(
 
     `model` is a registry name or what load_model returned (to load once for many videos).
     Options: weights, device, precision, offline, labels (a file or a list of names), top_k,
-    clips_count, crops, batch_size, start, end (seconds), classes (a list of label names).
+    clips_count, crops, batch_size, start, end (seconds), classes (a list of label names),
+    strict (a file with any warning about damage raises instead of returning its result).
     """
     return _result(_prepare(model, "predict", options), video)
 

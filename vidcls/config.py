@@ -84,6 +84,7 @@ class FileOptions:
     start: float = 0.0
     end: float | None = None
     classes: tuple[str, ...] | None = None  # answer among these labels only
+    strict: bool = False  # a file with any warning fails instead of getting its result
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -138,6 +139,8 @@ def run_key(
         "end": options.end,
         "classes": list(options.classes) if options.classes is not None else None,
     }
+    if options.strict:  # only then, so keys made before the option existed still match
+        fields["strict"] = True
     text = json.dumps(fields, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 

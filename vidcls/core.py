@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import records
-from .events import Event, Failed, FileDone, SegmentDone, Started, Timed, Warned, WindowDone
+from .events import Event, Failed, FileDone, Noted, SegmentDone, Started, Timed, Warned, WindowDone
 from .segments import default_min_duration, merge_windows
 from .windows import Closed, Decoded, Item, Opened, Unreadable, decode_files
 
@@ -97,8 +97,13 @@ def _finish(
 ) -> Iterator[Event]:
     import numpy as np
 
-    for sentence in facts.damage:
+    for sentence in facts.warnings:
         yield Warned(facts.file, sentence)
+    for line in facts.ffmpeg_log:
+        yield Noted(facts.file, f"FFmpeg said {line}")
+    if options.strict and facts.warnings:
+        yield Failed(facts.file, f"{facts.file}: {facts.warnings[0]} (--strict)")
+        return
     count = len(gathered.spans)
     record = records.file_record(
         facts, identity.model, identity.weights, count, options, identity.run_key

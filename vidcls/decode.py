@@ -14,11 +14,11 @@ import heapq
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import VideoDecodeError
-from .video import reason, video_stream
+from .video import FFmpegLog, ffmpeg_log, reason, time_jumps, video_stream
 
 if TYPE_CHECKING:
     import av
@@ -44,6 +44,12 @@ class DecodeStats:
     convert_seconds: float = 0.0
     unwanted_packets: int = 0  # sent with skip_frame NONREF: decoded only if referenced
     seeks: int = 0  # jumps over whole groups of pictures no window needs
+    concealed_frames: int = 0  # decoded with errors that the decoder concealed
+    log: FFmpegLog = field(default_factory=FFmpegLog)  # FFmpeg's errors while decoding
+    # where the frames' own times leap (at, by), as decoded; meaningful only where nothing is
+    # skipped on purpose, that is without an index (standard input)
+    jumps: list[tuple[float, float]] = field(default_factory=list)
+    previous_time: float = 0.0  # of the last frame decoded, from the first
 
 
 Convert = Callable[["av.VideoFrame"], "np.ndarray"]
@@ -195,14 +201,17 @@ def pick_frames(
 
     `windows` come in order of start time.
     """
-    stream = _start(container, picking)
-    picker = _Picker(windows, picking.convert, stats, max(EPS, float(stream.time_base or 0) / 2))
-    origin = picking.origin
-    for frame in _decoded(container, stream, stats, picking.name, picking.plan):
-        origin, t = _clock(frame, origin, stats)
-        yield from picker.frame(frame, t)
-        if picking.stop_when_done and picker.served_all:
-            return  # every window served: the rest of the file is not needed
+    with ffmpeg_log(stats.log):
+        stream = _start(container, picking)
+        stats.log.after_seek = picking.seek > 0 and picking.origin is not None
+        tolerance = max(EPS, float(stream.time_base or 0) / 2)
+        picker = _Picker(windows, picking.convert, stats, tolerance)
+        origin = picking.origin
+        for frame in _decoded(container, stream, stats, picking.name, picking.plan):
+            origin, t = _clock(frame, origin, stats)
+            yield from picker.frame(frame, t)
+            if picking.stop_when_done and picker.served_all:
+                return  # every window served: the rest of the file is not needed
     stats.finished = True
     if picker.prev is None:
         raise NoFrames(f"{picking.name}: no frame could be decoded")
@@ -229,12 +238,17 @@ def _clock(frame: Any, origin: float | None, stats: DecodeStats) -> tuple[float,
     if origin is None:
         origin = t
     t -= origin
+    stats.concealed_frames += bool(frame.is_corrupt)
     if stats.frames == 0:
         stats.rotation = -int(frame.rotation) % 360
         turned = stats.rotation in (90, 270)
         stats.size = (frame.height, frame.width) if turned else (frame.width, frame.height)
-    elif t > stats.end_time:
-        stats.last_step = t - stats.end_time
+    else:
+        if len(stats.jumps) < 20:
+            stats.jumps += time_jumps((stats.previous_time, t), stats.last_step)
+        if t > stats.end_time:
+            stats.last_step = t - stats.end_time
+    stats.previous_time = t
     stats.frames += 1
     stats.end_time = max(stats.end_time, t)
     return origin, t
@@ -342,6 +356,7 @@ def _decoded(
                     container.seek(target, stream=stream, backward=True)
                     ctx.flush_buffers()
                     stats.seeks += 1
+                    stats.log.after_seek = True
                     packets = container.demux(stream)
                     continue
             wanted = plan.needs(packet.pts)

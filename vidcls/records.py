@@ -99,6 +99,7 @@ def file_record(
         "crops": facts.crops,
         "frames_decoded": facts.frames_decoded,
         "corrupt_packets": facts.corrupt_packets,
+        "warnings": list(facts.warnings),
         "classes": list(options.classes) if options.classes else None,
         "run_key": run_key or None,
     }
@@ -125,7 +126,11 @@ def error_record(file: str, message: str) -> dict[str, Any]:
     return {"type": "error", "file": file, "error": message}
 
 
-def probe_record(info: VideoInfo, first: bool | None, last: bool | None) -> dict[str, Any]:
-    """`vidcls probe`'s record: what the file says about itself, and whether its ends decode."""
+def probe_record(
+    info: VideoInfo, first: bool | None, last: bool | None, warnings: Sequence[str] = ()
+) -> dict[str, Any]:
+    """`vidcls probe`'s record: what the file says about itself, whether its ends decode, and
+    what is wrong with it as far as reading its packets and its ends shows."""
     return {"type": "probe", **info.as_dict(), "header_duration": info.header_duration,
-            "first_second_decodes": first, "last_second_decodes": last}  # fmt: skip
+            "first_second_decodes": first, "last_second_decodes": last,
+            "warnings": list(warnings)}  # fmt: skip

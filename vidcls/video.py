@@ -7,8 +7,13 @@ gives the true duration, frame count and keyframes whatever the container's head
 from __future__ import annotations
 
 import io
+import logging
+import re
 import statistics
 import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -19,6 +24,98 @@ if TYPE_CHECKING:
     import av
 
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe")
+# A gap between frames this many times the usual step (and at least JUMP_SECONDS) is a jump.
+JUMP_STEPS = 10
+JUMP_SECONDS = 1.0
+_KEPT_JUMPS = 20
+_AFTER_SEEK = (
+    "co located POCs unavailable",
+    "Missing reference picture",
+    "reference picture missing during reorder",
+    "mmco: unref short failure",
+)
+
+
+@dataclass(eq=False)  # captures are told apart by identity: two empty logs are not one
+class FFmpegLog:
+    """FFmpeg's error messages while a file was read: how many, and the first few as said."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)  # message without its numbers -> count
+    # Once the reader has jumped into the stream, the decoder misses pictures from before the
+    # jump and says so: expected then, not damage.
+    after_seek: bool = False
+
+    def add(self, source: str, message: str) -> None:
+        if self.after_seek and any(m in message for m in _AFTER_SEEK):
+            return
+        self.count += 1
+        message = message.strip().splitlines()[0] if message.strip() else ""
+        line = f"[{source}] {message}"
+        if len(self.first) < 3:
+            self.first.append(line)
+        kind = f"[{source}] " + re.sub(r"-?\d+", "N", message)
+        if kind in self.kinds or len(self.kinds) < 50:
+            self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+    def merged(self, other: FFmpegLog) -> FFmpegLog:
+        out = FFmpegLog(self.count + other.count, (self.first + other.first)[:3], dict(self.kinds))
+        for kind, n in other.kinds.items():
+            out.kinds[kind] = out.kinds.get(kind, 0) + n
+        return out
+
+
+_sinks: list[FFmpegLog] = []
+_sinks_lock = threading.Lock()
+
+
+class _ToSink(logging.Handler):
+    """FFmpeg's messages (PyAV's `libav.*` loggers, any thread) go to the innermost capture;
+    outside one they are dropped, never printed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with _sinks_lock:
+            if _sinks:
+                _sinks[-1].add(record.name.removeprefix("libav."), record.getMessage())
+
+
+def _quiet_ffmpeg() -> None:
+    """Route FFmpeg's own log (which would print to stderr) into captures; once a process."""
+    import av.logging
+
+    logger = logging.getLogger("libav")
+    if any(isinstance(h, _ToSink) for h in logger.handlers):
+        return
+    logger.addHandler(_ToSink())
+    logger.propagate = False
+    # PyAV would hold a repeated message back and tell its count with the next one, which may
+    # come while another file is read
+    av.logging.set_skip_repeated(False)
+    av.logging.set_level(av.logging.ERROR)
+
+
+@contextmanager
+def ffmpeg_log(into: FFmpegLog) -> Iterator[FFmpegLog]:
+    """Collect FFmpeg's errors into `into` while a file is read (decoder threads included)."""
+    _quiet_ffmpeg()
+    with _sinks_lock:
+        _sinks.append(into)
+    try:
+        yield into
+    finally:
+        with _sinks_lock:
+            _sinks.remove(into)
+
+
+def time_jumps(times: Sequence[float], step: float) -> list[tuple[float, float]]:
+    """(where, by how much) the timestamps of successive packets leap, back or forward, by more
+    than JUMP_STEPS frame steps and JUMP_SECONDS; times in seconds, in the order read.
+
+    Small steps back are normal where packets come in decode order with only presentation
+    times (B-frames in Matroska), so only a leap counts, either way."""
+    limit = max(JUMP_SECONDS, JUMP_STEPS * step)
+    return [(a, b - a) for a, b in zip(times, times[1:], strict=False) if abs(b - a) > limit]
 
 
 @dataclass
@@ -44,6 +141,9 @@ class VideoInfo:
     time_base: float = 1e-6  # of the stream's timestamps
     header_duration: float | None = None  # what the container claims, to detect truncation
     damaged: bool = False  # the index pass hit an error, or the file ends before its header says
+    unreadable_after: float | None = None  # the index pass could read no further than this
+    jumps: list[tuple[float, float]] = field(default_factory=list, repr=False)  # (at, by) s
+    log: FFmpegLog = field(default_factory=FFmpegLog, repr=False)  # while probing
     keyframes: list[float] = field(default_factory=list, repr=False)  # from the first frame
     packet_pts: list[int] = field(default_factory=list, repr=False)  # sorted, stream ticks
     keyframe_pts: list[int] = field(default_factory=list, repr=False)  # sorted, stream ticks
@@ -139,9 +239,14 @@ def open_container(
             raise VideoDecodeError(f"{name}: empty file")
         target = str(path)
     try:
-        container = av.open(target, "r", metadata_errors="replace")
+        with ffmpeg_log(FFmpegLog()) as said:
+            container = av.open(target, "r", metadata_errors="replace")
     except av.error.FFmpegError as e:
-        raise VideoDecodeError(f"{name}: not a video PyAV can read ({reason(e)})") from e
+        # FFmpeg's own last word ("moov atom not found") says more than the error's class
+        why = reason(e) + (
+            ": " + said.first[-1].split("] ", 1)[-1].rstrip(".") if said.first else ""
+        )
+        raise VideoDecodeError(f"{name}: not a video PyAV can read ({why})") from e
     if container.format.name in _IMAGE_FORMATS:
         container.close()
         raise VideoDecodeError(f"{name}: a still image, not a video")
@@ -171,13 +276,17 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
 
 def probe(source: str | Path, container: av.container.InputContainer | None = None) -> VideoInfo:
     """Describe a video; on a seekable file this reads every packet header (no decoding)."""
-    own = container is None
-    container = container or open_container(source)
-    try:
-        return _probe(_label(source), container)
-    finally:
-        if own:
-            container.close()
+    log = FFmpegLog()
+    with ffmpeg_log(log):
+        own = container is None
+        container = container or open_container(source)
+        try:
+            info = _probe(_label(source), container)
+        finally:
+            if own:
+                container.close()
+    info.log = log
+    return info
 
 
 def _probe(name: str, container: av.container.InputContainer) -> VideoInfo:
@@ -223,6 +332,7 @@ def _index(container: av.container.InputContainer, stream: Any, info: VideoInfo)
     import av
 
     pts: list[int] = []
+    decode_order: list[int] = []  # dts, else pts, as the packets come
     end = None
     keyframes: list[int] = []
     try:
@@ -230,12 +340,15 @@ def _index(container: av.container.InputContainer, stream: Any, info: VideoInfo)
             if packet.pts is None or packet.size == 0:
                 continue
             pts.append(packet.pts)
+            decode_order.append(packet.dts if packet.dts is not None else packet.pts)
             stop = packet.pts + (packet.duration or 0)
             end = stop if end is None else max(end, stop)
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
     except av.error.FFmpegError:
         info.damaged = True  # a damaged tail: index what could be read
+        if pts:
+            info.unreadable_after = (max(pts) - min(pts)) * info.time_base
     if not pts:
         return
     pts.sort()
@@ -252,6 +365,8 @@ def _index(container: av.container.InputContainer, stream: Any, info: VideoInfo)
         # a couple of odd gaps (a cut, a dropped frame) do not make a file variable-rate
         odd = sum(abs(d - step) > max(1, 0.05 * step) for d in deltas)
         info.vfr = odd > max(2, 0.01 * len(deltas))
+    origin = pts[0]
+    info.jumps = time_jumps([(t - origin) * tb for t in decode_order], step * tb)[:_KEPT_JUMPS]
     keyframes.sort()
     info.keyframes = [(k - pts[0]) * tb for k in keyframes]
     info.packet_pts = pts
@@ -296,7 +411,13 @@ def _decodes(container: av.container.InputContainer, stream: Any, until: float |
 
 
 def check_ends(source: str | Path, info: VideoInfo) -> tuple[bool, bool]:
-    """Whether the first and the last second of a file decode (`vidcls probe`)."""
+    """Whether the first and the last second of a file decode (`vidcls probe`); what FFmpeg
+    logs meanwhile joins `info.log`."""
+    with ffmpeg_log(info.log):
+        return _check_ends(source, info)
+
+
+def _check_ends(source: str | Path, info: VideoInfo) -> tuple[bool, bool]:
     import av
 
     first = last = False
@@ -310,6 +431,7 @@ def check_ends(source: str | Path, info: VideoInfo) -> tuple[bool, bool]:
         first = _decodes(container, stream, start + 1.0) > 0
         if info.duration is not None:
             at = start + max(0.0, info.duration - 1.0)
+            info.log.after_seek = True
             container.seek(int(at / info.time_base), stream=stream, backward=True)
             last = _decodes(container, stream, None) > 0
     except av.error.FFmpegError:

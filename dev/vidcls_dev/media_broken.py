@@ -205,3 +205,74 @@ def make_fragmented_mp4(path: str | Path, n_frames: int = 60, **kwargs) -> Path:
             out.mux(packet)
     tmp.unlink()
     return path
+
+
+def make_bit_flips(
+    path: str | Path, flips: int = 400, seconds: float = 8.0, size: tuple[int, int] = (640, 360),
+    seed: int = 1,
+) -> Path:  # fmt: skip
+    """A textured MPEG-TS (keyframe every second) with `flips` single bits flipped at random
+    places past its first 2 KB: the decoder conceals errors in many frames and FFmpeg logs them."""
+    path = Path(path)
+    make_video(path, duration=seconds, fps=30, size=size, content=grain_counter, gop=30)
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(seed)
+    for pos in rng.integers(2048, len(data), flips):
+        data[pos] ^= 1 << int(rng.integers(8))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def make_cut_moov_at_end(path: str | Path, n_frames: int = 60, keep: float = 0.6) -> Path:
+    """An MP4 whose index (moov) follows the media data, cut at `keep` of its bytes: the index
+    is gone, so nothing says where the frames are."""
+    path = Path(path)
+    make_video(path, n_frames=n_frames, content=grain_counter, faststart=False)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def _remux(src_path: Path, path: Path, keep) -> None:
+    """Copy the video packets for which keep(packet) is true into `path` (same container)."""
+    with av.open(str(src_path)) as src, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.size == 0 or not keep(packet):
+                continue
+            packet.stream = stream
+            out.mux(packet)
+
+
+def make_missing_gop(path: str | Path, seconds: float = 6.0, gop_seconds: float = 2.0) -> Path:
+    """An MPEG-TS with the second group of pictures (a keyframe and what depends on it) cut
+    out, as a lossy link or a bad splice leaves it: the timestamps leap `gop_seconds`."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part.ts")
+    make_video(tmp, duration=seconds, fps=30, gop=round(30 * gop_seconds), bframes=False)
+    with av.open(str(tmp)) as src:
+        tb = float(src.streams.video[0].time_base)
+    lost = (gop_seconds, 2 * gop_seconds)  # seconds from the first frame
+    first: list[float] = []
+
+    def keep(packet) -> bool:
+        t = packet.pts * tb
+        first.append(first[0] if first else t)
+        return not (lost[0] - 1e-3 <= t - first[0] < lost[1] - 1e-3)
+
+    _remux(tmp, path, keep)
+    tmp.unlink()
+    return path
+
+
+def make_restarted_ts(path: str | Path, seconds: float = 3.0) -> Path:
+    """Two MPEG-TS recordings concatenated byte for byte, as a restarted recorder leaves them:
+    the second one's timestamps start again from the beginning."""
+    path = Path(path)
+    parts = [path.with_name(f"{path.name}.{i}.ts") for i in (0, 1)]
+    for part in parts:
+        make_video(part, duration=seconds, fps=30, gop=30)
+    path.write_bytes(b"".join(p.read_bytes() for p in parts))
+    for part in parts:
+        part.unlink()
+    return path

@@ -44,6 +44,7 @@ from .options import (
     ResumeOpt,
     ShardOpt,
     StartOpt,
+    StrictOpt,
     TopKOpt,
     VerboseOpt,
     Videos,
@@ -65,6 +66,10 @@ err = Console(stderr=True, highlight=False)
 
 def report_error(message: str) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def report_warning(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 # --ray takes an optional ADDRESS, which Typer options cannot: a bare --ray gets "" here.
@@ -296,6 +301,7 @@ def predict(
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
     """Classify whole videos: the top-k actions, averaged over windows and crops."""
     from ..config import FileOptions
@@ -303,7 +309,7 @@ def predict(
     options = FileOptions(
         mode="predict", top_k=top_k, clips=parse_clips(clips), crops=crops,
         start=parse_time(start, "--start") or 0.0, end=parse_time(end, "--end"),
-        classes=parse_classes(classes),
+        classes=parse_classes(classes), strict=strict,
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
@@ -352,6 +358,7 @@ def segment(
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
     """A timeline of actions: windows every --hop seconds, merged into segments."""
     from ..config import FileOptions
@@ -359,7 +366,7 @@ def segment(
     options = FileOptions(
         mode="segment", top_k=top_k, crops=crops, hop=hop, min_duration=min_duration,
         start=parse_time(start, "--start") or 0.0, end=parse_time(end, "--end"),
-        classes=parse_classes(classes),
+        classes=parse_classes(classes), strict=strict,
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
@@ -379,6 +386,7 @@ def probe(
     as_json: JsonOpt = False,
     from_list: FromList = None,
     recursive: Recursive = False,
+    strict: StrictOpt = False,
 ) -> None:
     """Describe videos without loading a model: container, codec, size, rotation, rate, length."""
     from ..sources import expand
@@ -388,7 +396,7 @@ def probe(
         raise UsageError(f"probe prints a table or json, not '{fmt}'")
     names = expand(videos or [], from_list, recursive)
     as_json = as_json or fmt == "json" or (fmt is None and not sys.stdout.isatty())
-    failed = describe(names, as_json, report_error)
+    failed = describe(names, as_json, report_error, report_warning, strict)
     if failed:
         raise typer.Exit(1)
 

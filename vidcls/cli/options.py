@@ -70,7 +70,17 @@ OutputOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 OfflineOpt = Annotated[bool, typer.Option(help="Never touch the network; use the cache.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Timings per file on stderr.")]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Timings per file, and what FFmpeg logged, on stderr."),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="A file with any warning (damaged, concealed errors, leaping timestamps) fails.",
+    ),
+]
 ResumeOpt = Annotated[
     bool,
     typer.Option(

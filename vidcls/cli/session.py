@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..config import RunConfig
 from ..errors import UsageError
-from ..events import Event, Failed, FileDone, Timed, Warned, WindowDone, warnings_to
+from ..events import Event, Failed, FileDone, Noted, Timed, Warned, WindowDone, warnings_to
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,10 @@ class Session:
             self.report(event.message)
             return 1
         if isinstance(event, Warned):
-            self.warn(event.message)
+            self.warn(f"{event.file}: {event.message}" if event.file else event.message)
+        elif isinstance(event, Noted):
+            if self.verbose:
+                self.say(f"{event.file}: {event.message}")
         elif isinstance(event, Timed):
             self.say(self._timing(event))
         return 0
@@ -147,11 +150,20 @@ class Session:
                 yield event
 
 
-def probe(names: list[str], as_json: bool, report: Callable[[str], None]) -> int:
-    """`vidcls probe`: describe each file; returns how many could not be read."""
+def probe(
+    names: list[str],
+    as_json: bool,
+    report: Callable[[str], None],
+    warn: Callable[[str], None],
+    strict: bool = False,
+) -> int:
+    """`vidcls probe`: describe each file; returns how many could not be read (with `strict`,
+    or had warnings)."""
     import json
 
+    from ..decode import DecodeStats
     from ..errors import VidclsError
+    from ..facts import warnings_of
     from ..output.terminal import probe_table
     from ..records import error_record, probe_record
     from ..video import check_ends
@@ -163,11 +175,20 @@ def probe(names: list[str], as_json: bool, report: Callable[[str], None]) -> int
         try:
             info = describe(name)
             first, last = check_ends(name, info) if info.seekable else (None, None)
-            records.append(probe_record(info, first, last))
+            found = warnings_of(info, DecodeStats())
         except VidclsError as e:
             failed += 1
             report(str(e))
             records.append(error_record(name, str(e)))
+            continue
+        for sentence in found:
+            warn(f"{info.file}: {sentence}")
+        if strict and found:
+            failed += 1
+            report(f"{info.file}: {found[0]} (--strict)")
+            records.append(error_record(info.file, f"{info.file}: {found[0]} (--strict)"))
+        else:
+            records.append(probe_record(info, first, last, found))
     if as_json:
         document: Any = records[0] if len(records) == 1 else records
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
