@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ARCHS = ("timesformer", "vivit")
+ARCHS = ("timesformer", "vivit", "mvit")
 # Transforms of a window that a task may be symmetric under, in the order they are applied:
 # left-right and top-bottom flips, x and y swapped (crops are square), time run backwards.
 SYMMETRIES = ("mirror", "upside_down", "transpose", "reverse")
@@ -63,6 +63,10 @@ _ARCH_FIELDS: dict[str, set[str]] = {
     "vivit": {
         "hidden_size", "depth", "heads", "mlp_dim", "image_size", "tubelet", "num_frames",
         "num_classes",
+    },
+    "mvit": {
+        "version", "embed_dim", "heads", "depths", "kernel", "q_stride", "kv_stride",
+        "patch_kernel", "patch_stride", "image_size", "num_frames", "num_classes",
     },
 }  # fmt: skip
 _CHOICES = {
