@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from einops import rearrange
 
 from vidcls.models import build, set_fused_attention
 from vidcls.models.mvit import block_settings
@@ -59,3 +60,129 @@ def test_full_size_layout_matches_torchvision_keys(version: int, layout: str) ->
         ours = {k: tuple(v.shape) for k, v in build("mvit", full).state_dict().items()}
     assert ours == theirs
     assert len(block_settings(full)) == 16
+
+
+def load_fixture(variant: str) -> torch.nn.Module:
+    """The fixture's torchvision .pth through the user's path: `load_model(..., weights=...)`."""
+    import vidcls
+
+    name = "mvit" if variant == "v2" else "mvit-v1"
+    loaded = vidcls.load_model(
+        name, weights=FIXTURES / variant / "model.pth", device="cpu", precision="fp32"
+    )
+    return loaded.model
+
+
+def logits(model: torch.nn.Module, variant: str, name: str = "input") -> torch.Tensor:
+    with torch.no_grad():
+        return model(video(variant, name))
+
+
+def reference(variant: str, name: str = "logits") -> torch.Tensor:
+    return torch.from_numpy(np.load(FIXTURES / variant / f"{name}.npy"))
+
+
+@pytest.mark.parametrize("variant", ["v1", "v2"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_logits_match_torchvision(variant: str, fused: bool) -> None:
+    model = set_fused_attention(load_fixture(variant), fused)
+    expected = reference(variant)
+    torch.testing.assert_close(logits(model, variant), expected, atol=1e-5, rtol=0)
+    # the tolerance means something: the two inputs' logits differ by far more than it
+    assert (expected[0] - expected[1]).abs().max() > 0.1
+    # 7 frames of 61×63 give the same token grid through the stem's padding arithmetic
+    torch.testing.assert_close(
+        logits(model, variant, "input_b"), reference(variant, "logits_b"), atol=1e-5, rtol=0
+    )
+
+
+def test_sizes_are_read_from_the_checkpoint() -> None:
+    from vidcls.checkpoints import prepare, read_checkpoint
+    from vidcls.registry import get_spec
+
+    spec = get_spec("mvit")
+    for variant, version in (("v1", 1), ("v2", 2)):
+        checkpoint = read_checkpoint(FIXTURES / variant / "model.pth")
+        arch, config, _ = prepare(checkpoint, spec.name, spec.arch, spec.arch_config)
+        assert arch == "mvit"
+        assert config == dict(spec.arch_config, **TINY, version=version)
+
+
+def test_other_token_grids_are_refused() -> None:
+    model = load_fixture("v2")
+    with pytest.raises(ValueError, match=r"built for a 4×16×16 token grid.*gives 8×16×16"):
+        model(torch.randn(1, 16, 3, 64, 64))
+
+
+def moved(model: torch.nn.Module, variant: str) -> float:
+    """How far the logits move from torchvision's once a feature is removed."""
+    return (logits(model, variant) - reference(variant)).abs().max().item()
+
+
+def test_residual_pooling_is_needed() -> None:
+    from vidcls.models.mvit import MultiscaleAttention
+
+    model = load_fixture("v2")
+    for module in model.modules():
+        if isinstance(module, MultiscaleAttention):
+            module.residual_pool = False
+    assert moved(model, "v2") > 0.1  # torchvision without it: 0.81
+
+
+def test_relative_positions_are_needed() -> None:
+    from vidcls.models.mvit import MultiscaleAttention
+
+    model = load_fixture("v2")
+    for module in model.modules():
+        if isinstance(module, MultiscaleAttention):
+            module.rel_pos = False
+    assert moved(model, "v2") > 1e-2  # torchvision without them: 0.062
+
+
+def test_relative_positions_need_the_stride_ratios(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidcls.models import mvit
+
+    def unscaled(n_q: int, n_k: int, device: torch.device) -> torch.Tensor:
+        i = torch.arange(n_q, device=device)[:, None]
+        return i - torch.arange(n_k, device=device)[None, :] + n_k - 1
+
+    model = load_fixture("v2")
+    monkeypatch.setattr(mvit, "_rel_rows", unscaled)
+    assert moved(model, "v2") > 1e-2  # torchvision without them: 0.027
+
+
+@pytest.mark.parametrize("variant", ["v1", "v2"])
+def test_pooling_norms_the_class_token(variant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidcls.models.mvit import Pool
+
+    pool = Pool.forward
+
+    def cls_unnormed(self: Pool, x: torch.Tensor, grid: tuple[int, int, int]):  # noqa: ANN202
+        out, out_grid = pool(self, x, grid)
+        return torch.cat([x[:, :, :1], out[:, :, 1:]], dim=2), out_grid
+
+    model = load_fixture(variant)
+    monkeypatch.setattr(Pool, "forward", cls_unnormed)
+    assert moved(model, variant) > 1e-2  # torchvision: 0.085 (v1), 0.24 (v2)
+
+
+@pytest.mark.parametrize("variant", ["v1", "v2"])
+def test_pooling_keeps_the_class_token_out_of_the_conv(
+    variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the class token split off and put back unpooled; pooling it as if it were the first
+    # patch (a shifted grid) must show
+    from vidcls.models.mvit import Pool
+
+    def cls_in_conv(self: Pool, x: torch.Tensor, grid: tuple[int, int, int]):  # noqa: ANN202
+        t, h, w = grid
+        shifted = torch.cat([x[:, :, :1], x[:, :, 1:-1]], dim=2)
+        cube = rearrange(shifted, "b n (t y x) d -> (b n) d t y x", t=t, y=h, x=w)
+        pooled = self.pool(cube)
+        out_grid = tuple(pooled.shape[-3:])
+        pooled = rearrange(pooled, "(b n) d t y x -> b n (t y x) d", n=x.shape[1])
+        return self.norm(torch.cat([x[:, :, :1], pooled], dim=2)), out_grid
+
+    model = load_fixture(variant)
+    monkeypatch.setattr(Pool, "forward", cls_in_conv)
+    assert moved(model, variant) > 1e-2
