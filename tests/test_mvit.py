@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
 from einops import rearrange
 
 from vidcls.models import build, set_fused_attention
 from vidcls.models.mvit import block_settings
+from vidcls_dev.mvit import TINY, fixture_input, fixture_logits, fixtures
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared/data/reference/mvit-torchvision"
-if not FIXTURES.is_dir():  # a worktree beside /work/shared, or the main checkout
-    FIXTURES = Path("/work/shared/data/reference/mvit-torchvision")
-
-TINY = {
-    "embed_dim": 4, "heads": 1, "depths": [1, 2, 2, 2], "kernel": [3, 3, 3],
-    "q_stride": [1, 2, 2], "kv_stride": [1, 8, 8], "patch_kernel": [3, 7, 7],
-    "patch_stride": [2, 4, 4], "image_size": 64, "num_frames": 8, "num_classes": 7,
-}  # fmt: skip
+FIXTURES = fixtures()
 
 
-def video(variant: str, name: str = "input") -> torch.Tensor:
-    """A fixture input in vidcls's (batch, frames, channels, height, width) layout."""
-    return torch.from_numpy(np.load(FIXTURES / variant / f"{name}.npy")).permute(0, 2, 1, 3, 4)
+def video(name: str = "input") -> torch.Tensor:
+    return torch.from_numpy(fixture_input(name))
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -75,11 +64,11 @@ def load_fixture(variant: str) -> torch.nn.Module:
 
 def logits(model: torch.nn.Module, variant: str, name: str = "input") -> torch.Tensor:
     with torch.no_grad():
-        return model(video(variant, name))
+        return model(video(name))
 
 
 def reference(variant: str, name: str = "logits") -> torch.Tensor:
-    return torch.from_numpy(np.load(FIXTURES / variant / f"{name}.npy"))
+    return torch.from_numpy(fixture_logits(variant, name))
 
 
 @pytest.mark.parametrize("variant", ["v1", "v2"])
