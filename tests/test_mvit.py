@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from einops import rearrange
@@ -175,3 +178,52 @@ def test_pooling_keeps_the_class_token_out_of_the_conv(
     model = load_fixture(variant)
     monkeypatch.setattr(Pool, "forward", cls_in_conv)
     assert moved(model, variant) > 1e-2
+
+
+def to_torchvision_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """vidcls keys back to torchvision's, to write a .pth as torchvision would."""
+    import re
+
+    renames = (
+        (r"^patch_embed\.proj\.", "conv_proj."),
+        (r"^cls_token$", "pos_encoding.class_token"),
+        (r"^pos_embed_(spatial|temporal|class)$", r"pos_encoding.\1_pos"),
+        (r"\.attn\.proj\.", ".attn.project.0."),
+        (r"(\.pool_[qkv])\.norm\.", r"\1.norm_act.0."),
+        (r"\.mlp\.fc1\.", ".mlp.0."),
+        (r"\.mlp\.fc2\.", ".mlp.3."),
+        (r"^head\.", "head.1."),
+    )
+    out = {}
+    for key, value in state.items():
+        for pattern, replacement in renames:
+            key = re.sub(pattern, replacement, key)
+        out[key] = value
+    return out
+
+
+def test_cli_predicts_with_a_torchvision_pth(tmp_path: Path) -> None:
+    """`vidcls predict --model mvit --weights model.pth`: the published grid (16 × 224²) with
+    narrow random weights, through decoding, one centre crop and the strict loader."""
+    from typer.testing import CliRunner
+
+    from vidcls.cli import app
+    from vidcls.registry import get_spec, package_labels
+    from vidcls_dev.media import make_video
+
+    torch.manual_seed(0)
+    config = dict(get_spec("mvit").arch_config, embed_dim=4)
+    model = build("mvit", config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+    state = to_torchvision_names(model.state_dict())
+    assert "pos_encoding.class_token" in state and "head.1.weight" in state
+    torch.save(state, tmp_path / "model.pth")
+    clip = make_video(tmp_path / "a.mp4", n_frames=70, fps=30, size=(320, 240))
+    args = ["predict", str(clip), "--model", "mvit", "--weights", str(tmp_path / "model.pth")]
+    result = CliRunner().invoke(app, [*args, "--json", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["model"] == "mvit" and record["crops"] == 1 and record["num_windows"] >= 1
+    assert {t["label"] for t in record["top_k"]} <= set(package_labels("kinetics400"))
