@@ -180,26 +180,12 @@ def test_pooling_keeps_the_class_token_out_of_the_conv(
     assert moved(model, variant) > 1e-2
 
 
-def to_torchvision_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """vidcls keys back to torchvision's, to write a .pth as torchvision would."""
-    import re
+def test_export_round_trips_through_the_fixture_keys() -> None:
+    from vidcls.checkpoints.torchvision import from_torchvision_mvit, to_torchvision_mvit
 
-    renames = (
-        (r"^patch_embed\.proj\.", "conv_proj."),
-        (r"^cls_token$", "pos_encoding.class_token"),
-        (r"^pos_embed_(spatial|temporal|class)$", r"pos_encoding.\1_pos"),
-        (r"\.attn\.proj\.", ".attn.project.0."),
-        (r"(\.pool_[qkv])\.norm\.", r"\1.norm_act.0."),
-        (r"\.mlp\.fc1\.", ".mlp.0."),
-        (r"\.mlp\.fc2\.", ".mlp.3."),
-        (r"^head\.", "head.1."),
-    )
-    out = {}
-    for key, value in state.items():
-        for pattern, replacement in renames:
-            key = re.sub(pattern, replacement, key)
-        out[key] = value
-    return out
+    for variant in ("v1", "v2"):
+        state = torch.load(FIXTURES / variant / "model.pth", weights_only=True)
+        assert list(to_torchvision_mvit(from_torchvision_mvit(state))) == list(state)
 
 
 def test_cli_predicts_with_a_torchvision_pth(tmp_path: Path) -> None:
@@ -207,6 +193,7 @@ def test_cli_predicts_with_a_torchvision_pth(tmp_path: Path) -> None:
     narrow random weights, through decoding, one centre crop and the strict loader."""
     from typer.testing import CliRunner
 
+    from vidcls.checkpoints.torchvision import to_torchvision_mvit
     from vidcls.cli import app
     from vidcls.registry import get_spec, package_labels
     from vidcls_dev.media import make_video
@@ -217,7 +204,7 @@ def test_cli_predicts_with_a_torchvision_pth(tmp_path: Path) -> None:
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.2)
-    state = to_torchvision_names(model.state_dict())
+    state = to_torchvision_mvit(model.state_dict())
     assert "pos_encoding.class_token" in state and "head.1.weight" in state
     torch.save(state, tmp_path / "model.pth")
     clip = make_video(tmp_path / "a.mp4", n_frames=70, fps=30, size=(320, 240))

@@ -34,14 +34,36 @@ _RENAMES = (
 
 def from_torchvision_mvit(state: Mapping[str, torch.Tensor]) -> Tensors:
     """torchvision MViT keys -> vidcls keys (tensors unchanged)."""
+    return _renamed(state, _RENAMES)
+
+
+# The inverse of _RENAMES, for writing a .pth torchvision loads (bench weights, tests).
+_EXPORT = (
+    (r"^patch_embed\.proj\.", "conv_proj."),
+    (r"^cls_token$", "pos_encoding.class_token"),
+    (r"^pos_embed_(spatial|temporal|class)$", r"pos_encoding.\1_pos"),
+    (r"^(blocks\.\d+\.attn)\.proj\.", r"\1.project.0."),
+    (r"^(blocks\.\d+\.attn\.pool_[qkv])\.norm\.", r"\1.norm_act.0."),
+    (r"^(blocks\.\d+\.mlp)\.fc1\.", r"\1.0."),
+    (r"^(blocks\.\d+\.mlp)\.fc2\.", r"\1.3."),
+    (r"^head\.", "head.1."),
+)
+
+
+def _renamed(state: Mapping[str, torch.Tensor], table: tuple[tuple[str, str], ...]) -> Tensors:
     out: Tensors = {}
     for key, value in state.items():
-        for pattern, replacement in _RENAMES:
+        for pattern, replacement in table:
             key, n = re.subn(pattern, replacement, key)
             if n:
                 break
         out[key] = value
     return out
+
+
+def to_torchvision_mvit(state: Mapping[str, torch.Tensor]) -> Tensors:
+    """vidcls MViT keys -> torchvision's (what `from_torchvision_mvit` reads back)."""
+    return _renamed(state, _EXPORT)
 
 
 def arch_config_from_tensors(
