@@ -214,3 +214,21 @@ def test_cli_predicts_with_a_torchvision_pth(tmp_path: Path) -> None:
     record = json.loads(result.stdout)
     assert record["model"] == "mvit" and record["crops"] == 1 and record["num_windows"] >= 1
     assert {t["label"] for t in record["top_k"]} <= set(package_labels("kinetics400"))
+
+
+@pytest.mark.parametrize(("name", "gmac"), [("mvit", 64.224), ("mvit-v1", 70.599)])
+def test_full_size_cost_matches_torchvision(name: str, gmac: float) -> None:
+    # torchvision publishes each weight's multiply-adds per 16×224² view (`_ops`); counting on
+    # the meta device costs no compute
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vidcls.registry import get_spec
+
+    spec = get_spec(name)
+    with torch.device("meta"):
+        model = build(spec.arch, spec.arch_config).eval()
+        view = torch.empty(1, spec.num_frames, 3, spec.crop, spec.crop)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(view)
+    assert counter.get_total_flops() / 2e9 == pytest.approx(gmac, abs=1e-3)
