@@ -232,3 +232,20 @@ def test_full_size_cost_matches_torchvision(name: str, gmac: float) -> None:
     with counter, torch.no_grad():
         model(view)
     assert counter.get_total_flops() / 2e9 == pytest.approx(gmac, abs=1e-3)
+
+
+@pytest.mark.parametrize("name", ["mvit", "mvit-v1"])
+def test_registry_protocol_is_torchvisions(name: str) -> None:
+    from vidcls.registry import get_spec, package_labels
+
+    spec = get_spec(name)
+    assert (spec.num_frames, spec.frame_stride, spec.reference_fps) == (16, 4, 30.0)  # 7.5 fps
+    assert (spec.short_side, spec.crop, spec.crops) == (256, 224, 1)  # one centre crop
+    assert spec.mean == (0.45,) * 3 and spec.std == (0.225,) * 3 and spec.average == "softmax"
+    assert spec.url.startswith("https://download.pytorch.org/models/mvit_v")
+    ((file, prefix),) = spec.sha256.items()
+    assert spec.url.endswith("/" + file) and file.endswith(f"-{prefix}.pth")
+    assert spec.num_classes == 400 and spec.labels == "kinetics400"
+    # the published heads' class order is the package's Kinetics-400 list
+    torchvision = (FIXTURES / "kinetics400_categories.txt").read_text().splitlines()
+    assert [n for n in torchvision if n] == package_labels("kinetics400")

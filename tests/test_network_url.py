@@ -225,3 +225,20 @@ def test_mvit_from_a_url_end_to_end(
     expected = torch.from_numpy(fixture_logits("v2"))
     torch.testing.assert_close(logits, expected, atol=1e-5, rtol=0)
     assert server.ranges == [None]
+
+
+@pytest.mark.parametrize(
+    ("digest", "ok"),
+    [("ae3be167", True), ("ab" * 32, True), ("ae3be16", False), ("xyz3be167", False),
+     ("a" * 65, False)],
+)  # fmt: skip
+def test_the_registry_pins_a_whole_sha256_or_a_published_prefix(digest: str, ok: bool) -> None:
+    from vidcls.errors import RegistryError
+    from vidcls.registry import _registry_text, parse_registry
+
+    text = _registry_text().replace('= "ae3be167" }', f'= "{digest}" }}')
+    if ok:
+        assert parse_registry(text)["mvit"].sha256 == {"mvit_v2_s-ae3be167.pth": digest}
+    else:
+        with pytest.raises(RegistryError, match=r"\[mvit\] field 'sha256'.*8 to 64 hex digits"):
+            parse_registry(text)
