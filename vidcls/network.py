@@ -56,7 +56,7 @@ def fetch(spec: ModelSpec, offline: bool | None = None, progress: bool = True) -
     """Return the local path of the entry's weights, downloading them (and config.json) if needed.
 
     Offline (the flag or HF_HUB_OFFLINE=1) only the cache is consulted. Bundled entries are
-    inside the package and never downloaded.
+    inside the package and never downloaded; entries with a `url` go through `fetch_url`.
     """
     if spec.bundled:
         folder = bundled_path(spec)
