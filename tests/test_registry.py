@@ -24,6 +24,7 @@ NAMES = [
     "timesformer-l", "timesformer-l-k600", "timesformer-l-ssv2",
     "vivit",
     "motion-tiny",  # bundled in the package (issue 5)
+    "mvit", "mvit-v1",  # torchvision's MViT at plain URLs (issue 31)
 ]  # fmt: skip
 
 
@@ -52,7 +53,7 @@ def test_protocols(name, frames, stride, fps, span, short, crop, classes) -> Non
 
 def test_normalisation_and_channel_order() -> None:
     for spec in registry().values():
-        if spec.arch == "timesformer":
+        if spec.arch in ("timesformer", "mvit"):
             assert spec.mean == (0.45,) * 3 and spec.std == (0.225,) * 3
             assert spec.channel_order == ("bgr" if spec.labels == "ssv2" else "rgb")
         else:  # x/127.5 - 1

@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ARCHS = ("timesformer", "vivit")
+ARCHS = ("timesformer", "vivit", "mvit")
 # Transforms of a window that a task may be symmetric under, in the order they are applied:
 # left-right and top-bottom flips, x and y swapped (crops are square), time run backwards.
 SYMMETRIES = ("mirror", "upside_down", "transpose", "reverse")
@@ -63,6 +63,10 @@ _ARCH_FIELDS: dict[str, set[str]] = {
     "vivit": {
         "hidden_size", "depth", "heads", "mlp_dim", "image_size", "tubelet", "num_frames",
         "num_classes",
+    },
+    "mvit": {
+        "version", "embed_dim", "heads", "depths", "kernel", "q_stride", "kv_stride",
+        "patch_kernel", "patch_stride", "image_size", "num_frames", "num_classes",
     },
 }  # fmt: skip
 _CHOICES = {
@@ -224,6 +228,13 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
                 raise RegistryError(f"{where} is missing the field '{key}' (or 'url', 'bundled')")
     if "url" in table and not table["url"].startswith(("https://", "http://")):
         raise RegistryError(f"{where} field 'url' must be an http(s) URL")
+    for file, digest in table.get("sha256", {}).items():
+        # a whole SHA-256, or the prefix a publisher puts in the file name (torchvision: 8 digits)
+        if not (isinstance(digest, str) and 8 <= len(digest) <= 64 and _is_hex(digest)):
+            raise RegistryError(
+                f"{where} field 'sha256' for '{file}' must be 8 to 64 hex digits (a whole "
+                "SHA-256 or a published prefix of it)"
+            )
     for key in ("mean", "std"):
         if len(table[key]) != 3 or not all(isinstance(v, (int, float)) for v in table[key]):
             raise RegistryError(f"{where} field '{key}' must be three numbers")
@@ -269,6 +280,10 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         symmetries=symmetries,
         average=table.get("average", "softmax"),
     )
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def _symmetries(

@@ -328,6 +328,8 @@ def random_weights(name: str, tiny: bool = False, seed: int = 0) -> Path:
     spec = get_spec(name)
     if spec.bundled and not tiny:  # motion-tiny: its own trained weights, inside the package
         return bundled_path(spec)
+    if spec.arch == "mvit":
+        return random_mvit_weights(name, tiny, seed)
     folder = WEIGHTS / (f"{name}-tiny" if tiny else name)
     if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
         return folder
@@ -350,6 +352,35 @@ def random_weights(name: str, tiny: bool = False, seed: int = 0) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
     return folder
+
+
+def random_mvit_weights(name: str, tiny: bool = False, seed: int = 0) -> Path:
+    """A torchvision-named .pth of random weights shaped as the MViT entry `name`, made once
+    under bench/out/weights/; no transformers model exists to make it from. `tiny` keeps the
+    frames, crop and stage layout (the grid is fixed by them) at 8 channels, one block a stage.
+    """
+    import torch
+
+    from vidcls.checkpoints.torchvision import to_torchvision_mvit
+    from vidcls.models import build
+    from vidcls.registry import get_spec
+
+    path = WEIGHTS / (f"{name}-tiny.pth" if tiny else f"{name}.pth")
+    if path.is_file():
+        return path
+    config = dict(get_spec(name).arch_config)
+    if tiny:
+        config.update(embed_dim=8, depths=[1, 1, 1, 1])
+    torch.manual_seed(seed)
+    model = build("mvit", config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.02)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(to_torchvision_mvit(model.state_dict()), partial)
+    partial.rename(path)
+    return path
 
 
 # -------------------------------------------------------------------------------- subprocesses

@@ -39,6 +39,12 @@ def _hf_vivit(state: Mapping[str, Any]) -> dict[str, Any]:
     return from_hf_vivit(state)
 
 
+def _torchvision_mvit(state: Mapping[str, Any]) -> dict[str, Any]:
+    from .torchvision import from_torchvision_mvit
+
+    return from_torchvision_mvit(state)
+
+
 def _original_timesformer(state: Mapping[str, Any]) -> dict[str, Any]:
     from .original import from_original_timesformer
 
@@ -56,6 +62,11 @@ LAYOUTS = (
         lambda keys: any(k.endswith(("temporal_attn.qkv.weight", "pos_embed")) for k in keys),
         _original_timesformer,
     ),
+    Layout(
+        "torchvision-mvit", "mvit",
+        lambda keys: "pos_encoding.class_token" in keys and "conv_proj.weight" in keys,
+        _torchvision_mvit,
+    ),
 )  # fmt: skip
 
 
@@ -65,7 +76,7 @@ def detect_layout(state: Mapping[str, Any]) -> Layout:
     for layout in LAYOUTS:
         if layout.matches(keys):
             return layout
-    raise KeyError("not a TimeSformer or ViViT checkpoint (no known key layout)")
+    raise KeyError("not a TimeSformer, ViViT or MViT checkpoint (no known key layout)")
 
 
 def prepare(
@@ -75,6 +86,7 @@ def prepare(
     of architecture `arch`; `defaults` is its registry arch_config, for files without config."""
     from .hf import arch_config_from_hf
     from .original import arch_config_from_tensors
+    from .torchvision import arch_config_from_tensors as mvit_config_from_tensors
 
     where = str(checkpoint.path)
     try:
@@ -98,10 +110,11 @@ def prepare(
     except KeyError as e:
         raise WeightsError(f"{where}: {e.args[0]}") from e
     if config is None:
-        if found != "timesformer":
+        if found == "vivit":
             raise WeightsError(f"{where}: a ViViT checkpoint needs its config.json beside it")
+        from_tensors = mvit_config_from_tensors if found == "mvit" else arch_config_from_tensors
         try:
-            config = arch_config_from_tensors(state, defaults)
+            config = from_tensors(state, defaults)
         except KeyError as e:
             raise WeightsError(f"{where}: {e.args[0]}") from e
     return found, config, state

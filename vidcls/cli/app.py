@@ -176,14 +176,15 @@ def download(
     names: Annotated[list[str], typer.Argument(help="Model names (see `vidcls models`).")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Download models into the Hugging Face cache ahead of an offline run."""
+    """Download models ahead of an offline run (hub models into the Hugging Face cache, URL
+    models into VIDCLS_CACHE, default ~/.cache/vidcls)."""
     from ..network import fetch, verify_sha256
     from ..registry import get_spec
 
     specs = [get_spec(name) for name in names]
     for spec in specs:
         if not quiet:
-            err.print(f"downloading {spec.name} from {spec.repo or 'the package'}")
+            err.print(f"downloading {spec.name} from {spec.repo or spec.url or 'the package'}")
         path = fetch(spec, offline=False, progress=not quiet)
         verify_sha256(spec, path if path.is_file() else path / next(iter(spec.sha256), ""))
         sys.stdout.write(f"{spec.name}\t{path}\n")

@@ -7,14 +7,26 @@ from typing import Any
 from torch import nn
 
 from .layers import set_fused_attention
+from .mvit import MViT, block_settings
 from .timesformer import TimeSformer
 from .vivit import ViViT
 
-__all__ = ["TimeSformer", "ViViT", "build", "set_fused_attention"]
+__all__ = ["MViT", "TimeSformer", "ViViT", "build", "set_fused_attention"]
 
 
 def build(arch: str, config: dict[str, Any], fused_attn: bool = True) -> nn.Module:
     """Build an architecture from a vidcls arch_config (the shape of weights.toml's tables)."""
+    if arch == "mvit":
+        return MViT(
+            num_classes=config["num_classes"],
+            blocks=block_settings(config),
+            version=config["version"],
+            image_size=config["image_size"],
+            num_frames=config["num_frames"],
+            patch_kernel=tuple(config["patch_kernel"]),
+            patch_stride=tuple(config["patch_stride"]),
+            fused_attn=fused_attn,
+        )
     common = {
         "num_classes": config["num_classes"],
         "image_size": config["image_size"],

@@ -52,6 +52,7 @@ class Mlp(nn.Module):
 def set_fused_attention(model: nn.Module, fused: bool) -> nn.Module:
     """Switch every attention layer of a model between SDPA (True) and the eager twin (False)."""
     for module in model.modules():
-        if isinstance(module, Attention):
+        # Attention, and any other attention layer with the same switch (MViT's pooling one)
+        if isinstance(module, Attention) or isinstance(getattr(module, "fused", None), bool):
             module.fused = fused
     return model
