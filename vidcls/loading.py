@@ -45,12 +45,16 @@ class LoadedModel:
         return iter((self.model, self.spec, self.labels, self.source))
 
 
-def build_model(spec: ModelSpec, checkpoint: Checkpoint, fused_attn: bool = True) -> nn.Module:
-    """Translate the checkpoint's keys, build the architecture it describes, load strictly."""
+def build_model(
+    spec: ModelSpec, checkpoint: Checkpoint, fused_attn: bool = True, attention: str | None = None
+) -> nn.Module:
+    """Translate the checkpoint's keys, build the architecture it describes, load strictly.
+
+    `attention` is a ViViT attention chosen by the user, for trees two models share."""
     from .models import build
 
     where = str(checkpoint.path)
-    arch, config, state = prepare(checkpoint, spec.name, spec.arch, spec.arch_config)
+    arch, config, state = prepare(checkpoint, spec.name, spec.arch, spec.arch_config, attention)
     try:
         model = build(arch, config, fused_attn=fused_attn)
     except (AssertionError, ValueError, KeyError, TypeError) as e:
@@ -107,7 +111,7 @@ def load(
     else:
         path = network.fetch(spec, choice.offline, progress)
     checkpoint = read_checkpoint(path)
-    model = build_model(spec, checkpoint, fused_attn)
+    model = build_model(spec, checkpoint, fused_attn, choice.attention)
     num_classes = model.head.out_features
     labels = label_names(spec, checkpoint.config, num_classes)
     model = model.to(device=resolved.device, dtype=resolved.dtype)
@@ -134,6 +138,7 @@ def load_model(
     fused_attn: bool = True,
     progress: bool = True,
     labels: str | Path | list[str] | None = None,
+    vivit_attention: str | None = None,
 ) -> LoadedModel:
     """Build a registry model with its weights, ready for inference.
 
@@ -147,13 +152,16 @@ def load_model(
     precision : "auto" (bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere), "fp32",
         "bf16" or "fp16"; the weights are cast once here.
     labels : other class names: a file of one name per line, or a list.
+    vivit_attention : which ViViT model a Scenic checkpoint is, where its parameters cannot
+        tell: "factorised-dot-product" (Model 4 shares Model 1's tree) or
+        "factorised-self-attention-time-space" (Model 3's other order); see VIVIT_CHOICES.
 
     Returns
     -------
     LoadedModel(model, spec, labels, source). `model(video)` takes a float tensor of shape
     (batch, frames, channels, height, width) and returns logits of shape (batch, classes).
     """
-    choice = choose_model(name, weights, labels, offline)
+    choice = choose_model(name, weights, labels, offline, vivit_attention)
     resolved = runtime(device, precision)
     for note in resolved.notes:
         warnings.warn(note, stacklevel=2)

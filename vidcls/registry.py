@@ -21,6 +21,19 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ARCHS = ("timesformer", "vivit")
+# The four ViViT models (arch_config `attention`) and Model 3's order of its two attentions.
+VIVIT_ATTENTIONS = (
+    "joint", "factorised-encoder", "factorised-self-attention", "factorised-dot-product",
+)  # fmt: skip
+VIVIT_ORDERS = ("space_time", "time_space")
+# What a user may choose (--vivit-attention): an attention, with Model 3's order spelled out.
+VIVIT_CHOICES: dict[str, tuple[str, str | None]] = {
+    "joint": ("joint", None),
+    "factorised-encoder": ("factorised-encoder", None),
+    "factorised-self-attention": ("factorised-self-attention", "space_time"),
+    "factorised-self-attention-time-space": ("factorised-self-attention", "time_space"),
+    "factorised-dot-product": ("factorised-dot-product", None),
+}
 # Transforms of a window that a task may be symmetric under, in the order they are applied:
 # left-right and top-bottom flips, x and y swapped (crops are square), time run backwards.
 SYMMETRIES = ("mirror", "upside_down", "transpose", "reverse")
@@ -65,6 +78,17 @@ _ARCH_FIELDS: dict[str, set[str]] = {
         "num_classes",
     },
 }  # fmt: skip
+# Fields an arch_config may add: ViViT's variant and Model 2's temporal encoder.
+_ARCH_OPTIONAL: dict[str, dict[str, tuple[type, tuple[Any, ...]]]] = {
+    "timesformer": {},
+    "vivit": {
+        "attention": (str, VIVIT_ATTENTIONS),
+        "attention_order": (str, VIVIT_ORDERS),
+        "temporal_depth": (int, ()),
+        "temporal_heads": (int, ()),
+        "temporal_mlp_dim": (int, ()),
+    },
+}
 _CHOICES = {
     "arch": ARCHS,
     "label_names": ("config", "package"),
@@ -229,8 +253,17 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
             raise RegistryError(f"{where} field '{key}' must be three numbers")
     arch_config = table["arch_config"]
     expected = _ARCH_FIELDS[table["arch"]]
-    for key in arch_config:
-        if key not in expected:
+    optional = _ARCH_OPTIONAL[table["arch"]]
+    for key, value in arch_config.items():
+        if key in optional:
+            kind, choices = optional[key]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise RegistryError(f"{where}.arch_config field '{key}' has the wrong type")
+            if choices and value not in choices:
+                raise RegistryError(
+                    f"{where}.arch_config field '{key}' must be one of {', '.join(choices)}"
+                )
+        elif key not in expected:
             raise RegistryError(f"{where}.arch_config has an unknown field '{key}'")
     for key in sorted(expected - set(arch_config)):
         raise RegistryError(f"{where}.arch_config is missing the field '{key}'")
