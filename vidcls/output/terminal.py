@@ -106,7 +106,7 @@ def model_cells(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [
         [
             row["name"],
-            row["repo"] or f"bundled: {row['bundled']}",
+            row["repo"] or row["url"] or f"bundled: {row['bundled']}",
             f"{row['num_frames']}×{row['frame_stride']} @{row['reference_fps']:g}",
             f"{row['span_seconds']:.2f} s",
             ("frame" if row["resize"] == "full" else f"{row['short_side']}")
