@@ -7,6 +7,7 @@ fixed input and Scenic's logits. Their README is the reference for everything ch
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -286,3 +287,51 @@ def test_epic_kitchens_labels_are_nouns_then_verbs() -> None:
     # EPIC_100 class ids: noun 0 tap, 299 extract:vanilla; verb 0 take, 96 unfreeze
     assert (nouns[0], nouns[299]) == ("tap (noun)", "extract:vanilla (noun)")
     assert (verbs[0], verbs[96]) == ("take (verb)", "unfreeze (verb)")
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+def test_cli_vivit_attention_reaches_the_model(tmp_path: Path, monkeypatch) -> None:
+    # A registry entry with the fixtures' protocol (8 frames of 32 px), so a real video runs
+    # through `vidcls predict --weights CHECKPOINT --vivit-attention ...` end to end.
+    from typer.testing import CliRunner
+
+    import vidcls.registry as registry_module
+    from vidcls.cli import app
+    from vidcls_dev.media import make_video
+
+    tiny = dataclasses.replace(
+        get_spec("vivit"), name="vivit-tiny", aliases=(), num_frames=8, frame_stride=1,
+        short_side=32, crop=32, crops=1,
+    )  # fmt: skip
+    specs = {**registry_module.registry(), "vivit-tiny": tiny}
+    monkeypatch.setattr(registry_module, "registry", lambda: specs)
+    video = str(make_video(tmp_path / "a.mp4", n_frames=20, fps=25, size=(48, 32)))
+    path = str(bare_checkpoint(tmp_path, "factorized_dot_product_attention"))
+    base = [
+        "predict",
+        video,
+        "-m",
+        "vivit-tiny",
+        "--weights",
+        path,
+        "--json",
+        "--precision",
+        "fp32",
+    ]
+
+    def top(*extra: str) -> list[dict]:
+        result = CliRunner().invoke(app, [*base, *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["top_k"]
+
+    model_4 = top("--vivit-attention", "factorised-dot-product")
+    assert model_4 != top()  # the same file unchosen is another model
+    api = vidcls.predict(
+        video, model="vivit-tiny", weights=path, precision="fp32",
+        vivit_attention="factorised-dot-product",
+    )  # fmt: skip
+    assert api["top_k"] == model_4
+    result = CliRunner().invoke(app, [*base, "--vivit-attention", "axial"])
+    assert result.exit_code != 0 and "unknown ViViT attention 'axial'" in result.output

@@ -1,9 +1,9 @@
 """How weights become a ready model: find the checkpoint, build its architecture, load strictly.
 
 Sources, in order: an explicit path (hub-layout folder, .safetensors, pytorch_model.bin, original
-TimeSformer .pyth), else the registry entry's weights through network.py (the one place that
-touches the network). Reading and key translation are the `checkpoints` package's. torch is
-imported lazily so the registry commands stay light.
+TimeSformer .pyth, Scenic checkpoint), else the registry entry's weights through network.py (the
+one place that touches the network). Reading and key translation are the `checkpoints`
+package's. torch is imported lazily so the registry commands stay light.
 """
 
 from __future__ import annotations
@@ -146,8 +146,9 @@ def load_model(
     ----------
     name : a registry name or alias (`vidcls models`); it gives the protocol (frames, stride,
         crops, normalisation) even when `weights` overrides where the weights come from.
-    weights : a hub-layout folder, a .safetensors / pytorch_model.bin file, or an original
-        TimeSformer .pyth; sizes are read from the checkpoint's own config when it has one.
+    weights : a hub-layout folder, a .safetensors / pytorch_model.bin file, an original
+        TimeSformer .pyth or a Scenic (Flax msgpack) ViViT checkpoint; sizes are read from the
+        checkpoint's own config when it has one, else from its tensors.
     device : "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
     precision : "auto" (bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere), "fp32",
         "bf16" or "fp16"; the weights are cast once here.

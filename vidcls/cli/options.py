@@ -29,7 +29,10 @@ ModelOpt = Annotated[
 ]
 WeightsOpt = Annotated[
     str | None,
-    typer.Option(help="Local weights: hub-layout folder, .safetensors, .bin or original .pyth."),
+    typer.Option(
+        help="Local weights: hub-layout folder, .safetensors, .bin, original .pyth or Scenic "
+        "checkpoint."
+    ),
 ]
 VivitAttentionOpt = Annotated[
     str | None,
