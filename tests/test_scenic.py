@@ -292,21 +292,28 @@ def test_epic_kitchens_labels_are_nouns_then_verbs() -> None:
 # -- the command line -----------------------------------------------------------------------
 
 
+def tiny_registry(monkeypatch, **changes) -> None:
+    """A registry entry `vivit-tiny` with the fixtures' protocol (8 frames of 32 px), so a real
+    video runs through `vidcls predict --weights CHECKPOINT` end to end."""
+    import vidcls.registry as registry_module
+
+    tiny = dataclasses.replace(
+        get_spec("vivit"), name="vivit-tiny", aliases=(), num_frames=8, frame_stride=1,
+        short_side=32, crop=32, crops=1, **changes,
+    )  # fmt: skip
+    specs = {**registry_module.registry(), "vivit-tiny": tiny}
+    monkeypatch.setattr(registry_module, "registry", lambda: specs)
+
+
 def test_cli_vivit_attention_reaches_the_model(tmp_path: Path, monkeypatch) -> None:
     # A registry entry with the fixtures' protocol (8 frames of 32 px), so a real video runs
     # through `vidcls predict --weights CHECKPOINT --vivit-attention ...` end to end.
     from typer.testing import CliRunner
 
-    import vidcls.registry as registry_module
     from vidcls.cli import app
     from vidcls_dev.media import make_video
 
-    tiny = dataclasses.replace(
-        get_spec("vivit"), name="vivit-tiny", aliases=(), num_frames=8, frame_stride=1,
-        short_side=32, crop=32, crops=1,
-    )  # fmt: skip
-    specs = {**registry_module.registry(), "vivit-tiny": tiny}
-    monkeypatch.setattr(registry_module, "registry", lambda: specs)
+    tiny_registry(monkeypatch)
     video = str(make_video(tmp_path / "a.mp4", n_frames=20, fps=25, size=(48, 32)))
     path = str(bare_checkpoint(tmp_path, "factorized_dot_product_attention"))
     base = [
@@ -335,3 +342,99 @@ def test_cli_vivit_attention_reaches_the_model(tmp_path: Path, monkeypatch) -> N
     assert api["top_k"] == model_4
     result = CliRunner().invoke(app, [*base, "--vivit-attention", "axial"])
     assert result.exit_code != 0 and "unknown ViViT attention 'axial'" in result.output
+
+
+# -- several heads (EPIC-KITCHENS: nouns, then verbs) ----------------------------------------
+
+
+@pytest.fixture
+def two_heads(tmp_path: Path, monkeypatch) -> dict:
+    """The 7-class Model 2 fixture read as two heads, `a` (classes 0-3) and `b` (4-6)."""
+    from vidcls_dev.media import make_video
+
+    tiny_registry(monkeypatch, heads=(("a", 4), ("b", 3)))
+    video = make_video(tmp_path / "a.mp4", n_frames=75, fps=25, size=(48, 32))
+    path = FIXTURES / "factorized_encoder" / "checkpoint"
+    return {"video": str(video), "weights": str(path), "tmp": tmp_path}
+
+
+def heads_cli(two_heads: dict, *args: str):
+    from typer.testing import CliRunner
+
+    from vidcls.cli import app
+
+    base = [two_heads["video"], "-m", "vivit-tiny", "--weights", two_heads["weights"]]
+    result = CliRunner().invoke(app, [args[0], *base, "--precision", "fp32", *args[1:]])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_each_head_has_its_own_softmax_and_top_k(two_heads: dict) -> None:
+    record = json.loads(heads_cli(two_heads, "predict", "--json", "--top-k", "4"))
+    top = record["top_k"]
+    assert [t["head"] for t in top] == ["a"] * 4 + ["b"] * 3  # k is capped at a head's size
+    assert {t["index"] for t in top if t["head"] == "a"} == {0, 1, 2, 3}
+    assert {t["index"] for t in top if t["head"] == "b"} == {4, 5, 6}
+    for head in "ab":  # a softmax per head: each head's scores sum to 1
+        assert sum(t["score"] for t in top if t["head"] == head) == pytest.approx(1, abs=1e-5)
+    # the engine's scores are those two softmaxes of the model's logits
+    from vidcls.engine import Classifier
+
+    loaded = vidcls.load_model("vivit-tiny", weights=two_heads["weights"], precision="fp32")
+    views = torch.randint(0, 256, (3, 8, 32, 32, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        logits = loaded.model(normalize(views, loaded.spec))
+    expected = torch.cat([logits[:, :4].softmax(-1), logits[:, 4:].softmax(-1)], dim=1)
+    torch.testing.assert_close(Classifier(loaded, 1).probabilities(views), expected)
+
+
+def test_classes_renormalise_within_each_head(two_heads: dict) -> None:
+    names = package_labels("kinetics400")  # not 7: the names are LABEL_0..6
+    assert len(names) != 7
+    out = heads_cli(two_heads, "predict", "--json", "--classes", "LABEL_1,LABEL_2,LABEL_5")
+    top = json.loads(out)["top_k"]
+    assert sorted((t["head"], t["index"]) for t in top) == [("a", 1), ("a", 2), ("b", 5)]
+    assert [t["score"] for t in top if t["head"] == "b"] == [1.0]
+    assert sum(t["score"] for t in top if t["head"] == "a") == pytest.approx(1, abs=1e-5)
+
+
+def test_segment_gives_a_timeline_per_head(two_heads: dict) -> None:
+    record = json.loads(heads_cli(two_heads, "segment", "--json", "--hop", "0.32"))
+    segments = record["segments"]
+    assert {s["head"] for s in segments} == {"a", "b"}
+    for head, classes in (("a", range(4)), ("b", range(4, 7))):
+        own = [s for s in segments if s["head"] == head]
+        assert all(s["index"] in classes for s in own)
+        # each head's segments tile the range on their own
+        assert own[0]["start"] == record["start"] and own[-1]["end"] == record["end"]
+        assert all(x["end"] == y["start"] for x, y in zip(own, own[1:], strict=False))
+    assert [s["start"] for s in segments] == sorted(s["start"] for s in segments)
+    for window in record["windows"]:
+        assert {t["head"] for t in window["top_k"]} == {"a", "b"}
+
+
+def test_every_format_shows_both_heads(two_heads: dict) -> None:
+    rows = heads_cli(two_heads, "predict", "--format", "csv", "--top-k", "2").splitlines()
+    assert [r.split(",")[1] for r in rows[1:]] == ["1", "2", "1", "2"]  # ranked per head
+    assert {int(r.split(",")[3]) // 4 for r in rows[1:]} == {0, 1}  # both heads' classes
+    segments = json.loads(heads_cli(two_heads, "segment", "--json"))["segments"]
+    srt = heads_cli(two_heads, "segment", "--format", "srt")
+    assert srt.count(" --> ") == len(segments)
+    jsonl = heads_cli(two_heads, "segment", "--format", "jsonl").splitlines()
+    assert {json.loads(line).get("head") for line in jsonl} >= {"a", "b"}
+    table = heads_cli(two_heads, "predict", "--format", "table", "--top-k", "2")
+    assert table.count("LABEL_") == 4 and "head" in table
+    timeline = heads_cli(two_heads, "segment", "--format", "table")
+    assert timeline.count("■") >= 2  # a legend per head's timeline
+
+
+def test_registry_heads_must_add_up() -> None:
+    from vidcls.errors import RegistryError
+    from vidcls.registry import _registry_text, parse_registry
+
+    text = _registry_text().replace("heads = { noun = 300, verb = 97 }", "heads = { noun = 300 }")
+    with pytest.raises(RegistryError, match="'heads' must give each head's class count"):
+        parse_registry(text)
+    assert get_spec("vivit-l-fe-epic").heads == (("noun", 300), ("verb", 97))
+    assert get_spec("vivit-l-fe-epic").as_dict()["heads"] == {"noun": 300, "verb": 97}
+    assert "heads" not in get_spec("vivit").as_dict()

@@ -67,6 +67,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "arch_config": (dict, True),
     "symmetries": (dict, False),
     "average": (str, False),
+    "heads": (dict, False),
 }
 _ARCH_FIELDS: dict[str, set[str]] = {
     "timesformer": {
@@ -138,6 +139,9 @@ class ModelSpec:
     # What the views of a file are averaged over: softmax scores (most protocols) or raw logits
     # (Scenic's ViViT evaluation); the averaged logits are turned into scores once at the end.
     average: str = "softmax"
+    # Several classifiers in one output, in order: (name, classes), e.g. EPIC's nouns then verbs.
+    # Each head has its own softmax and its own top-k; () is one head over every class.
+    heads: tuple[tuple[str, int], ...] = ()
 
     @property
     def span(self) -> float:
@@ -147,6 +151,16 @@ class ModelSpec:
     @property
     def num_classes(self) -> int:
         return len(package_labels(self.labels))
+
+    def head_ranges(self, classes: int) -> list[tuple[str, range]]:
+        """Each head's name and class indices; one unnamed head when the entry has none."""
+        if not self.heads or sum(n for _, n in self.heads) != classes:
+            return [("", range(classes))]
+        out, start = [], 0
+        for name, count in self.heads:
+            out.append((name, range(start, start + count)))
+            start += count
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -179,6 +193,8 @@ class ModelSpec:
             "arch_config": dict(self.arch_config),
             "symmetries": self.symmetry_pairs(),
             "average": self.average,
+            # only where there are several, so the rows of single-head models keep their shape
+            **({"heads": dict(self.heads)} if self.heads else {}),
         }
 
     def symmetry_pairs(self) -> dict[str, list[list[str]]]:
@@ -272,6 +288,14 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
             f"{where}.arch_config field 'num_classes' does not match '{table['labels']}'"
         )
     symmetries = _symmetries(where, table.get("symmetries", {}), table["labels"])
+    heads = table.get("heads", {})
+    if heads and (
+        not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in heads.values())
+        or sum(heads.values()) != arch_config["num_classes"]
+    ):
+        raise RegistryError(
+            f"{where} field 'heads' must give each head's class count, summing to num_classes"
+        )
     return ModelSpec(
         name=name,
         description=table["description"],
@@ -301,6 +325,7 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         resize=table.get("resize", "short_side"),
         symmetries=symmetries,
         average=table.get("average", "softmax"),
+        heads=tuple(heads.items()),
     )
 
 
