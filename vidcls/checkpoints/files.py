@@ -136,13 +136,13 @@ def _flax_ext(code: int, payload: bytes) -> Any:
     if code not in (1, 3):
         raise ValueError(f"unknown msgpack extension type {code}")
     shape, dtype, raw = msgpack.unpackb(payload)
-    if dtype in _TORCH_DTYPES:
-        # a writable copy: torch warns on (and must not write into) the msgpack buffer
-        flat = torch.frombuffer(bytearray(raw), dtype=getattr(torch, dtype)) if raw else None
-        if flat is None:
-            return torch.zeros(shape, dtype=getattr(torch, dtype))
-        return flat.reshape(shape)
-    return torch.from_numpy(np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy())
+    if dtype not in _TORCH_DTYPES:  # numpy knows more names than torch (e.g. uint16)
+        return torch.from_numpy(np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy())
+    kind = getattr(torch, dtype)
+    if not raw:  # torch.frombuffer refuses an empty buffer
+        return torch.empty(shape, dtype=kind)
+    # a writable copy: torch warns on (and must not write into) the msgpack buffer
+    return torch.frombuffer(bytearray(raw), dtype=kind).reshape(shape)
 
 
 def _unchunk(tree: Any) -> Any:

@@ -153,7 +153,10 @@ def tree_variant(state: Mapping[str, Any]) -> str:
 
 
 def _choose(
-    tree: str, choice: str | None, file_config: Mapping[str, Any] | None, defaults: Mapping
+    tree: str,
+    choice: str | None,
+    file_config: Mapping[str, Any] | None,
+    defaults: Mapping[str, Any],
 ) -> tuple[str, str]:
     """(attention, attention_order): an explicit choice, else the Scenic config beside the file,
     else the registry entry's, else what the tree implies (Model 1; space before time)."""
@@ -161,7 +164,8 @@ def _choose(
     if choice is not None:
         attention, order = VIVIT_CHOICES[choice]
         candidates.append(("the chosen attention", attention, order))
-    scenic = (file_config or {}).get("model", {}).get("attention_config")
+    model = (file_config or {}).get("model")
+    scenic = model.get("attention_config") if isinstance(model, dict) else None
     if isinstance(scenic, dict) and scenic.get("type") in SCENIC_ATTENTIONS:
         candidates.append(
             ("its config.json", SCENIC_ATTENTIONS[scenic["type"]], scenic.get("attention_order"))
@@ -180,7 +184,11 @@ def _choose(
 
 
 def _frames_and_size(
-    tokens: int, kt: int, kh: int, file_config: Mapping[str, Any] | None, defaults: Mapping
+    tokens: int,
+    kt: int,
+    kh: int,
+    file_config: Mapping[str, Any] | None,
+    defaults: Mapping[str, Any],
 ) -> tuple[int, int]:
     """A one-sequence position table holds t'·h'·w' rows: which split it is cannot be read off
     its shape, so the frame count comes from the Scenic config beside the file or the registry,
