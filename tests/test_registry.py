@@ -23,6 +23,7 @@ NAMES = [
     "timesformer-hr", "timesformer-hr-k600", "timesformer-hr-ssv2",
     "timesformer-l", "timesformer-l-k600", "timesformer-l-ssv2",
     "vivit",
+    "vivit-fe", "vivit-l-fe", "vivit-l-fe-k600", "vivit-l-fe-epic", "vivit-scenic",  # issue 28
     "motion-tiny",  # bundled in the package (issue 5)
     "mvit", "mvit-v1",  # torchvision's MViT at plain URLs (issue 31)
 ]  # fmt: skip

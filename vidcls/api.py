@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from .loading import LoadedModel
 
-_LOAD = ("weights", "device", "precision", "offline", "labels")
+_LOAD = ("weights", "device", "precision", "offline", "labels", "vivit_attention")
 _RUN = ("batch_size", "compile")
 _FILE = (
     "top_k",
@@ -76,7 +76,10 @@ def _prepare(
         batch = config.parse_batch_size(options.get("batch_size"))
         resolved = Runtime(device, loaded.precision, batch, options.get("compile", False))
     else:
-        choice = config.choose_model(model, options.get("weights"), labels, options.get("offline"))
+        choice = config.choose_model(
+            model, options.get("weights"), labels, options.get("offline"),
+            options.get("vivit_attention"),
+        )  # fmt: skip
         resolved = config.runtime(
             options.get("device", "auto"), options.get("precision", "auto"),
             options.get("batch_size"), options.get("compile", False),

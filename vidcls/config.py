@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DeviceError, UsageError
-from .registry import ModelSpec, get_spec
+from .registry import VIVIT_CHOICES, ModelSpec, get_spec
 
 if TYPE_CHECKING:
     import torch
@@ -38,6 +38,7 @@ class ModelChoice:
     labels: tuple[str, ...] | None = None  # names that replace the checkpoint's
     labels_from: str = "the label list"  # where `labels` came from, for messages
     offline: bool | None = None  # None: HF_HUB_OFFLINE decides
+    attention: str | None = None  # a ViViT attention (VIVIT_CHOICES); None: the file decides
 
     @property
     def spec(self) -> ModelSpec:
@@ -45,11 +46,14 @@ class ModelChoice:
 
     @property
     def source(self) -> str:
-        """Where the weights come from, as records name it."""
-        if self.weights is not None:
-            return self.weights
+        """Where the weights come from, as records name it; a chosen ViViT attention is part of
+        it (and so of the run key), since the same file is then another model."""
         spec = self.spec
-        return f"bundled:{spec.bundled}" if spec.bundled else f"{spec.repo}@{spec.revision}"
+        if self.weights is not None:
+            base = self.weights
+        else:
+            base = f"bundled:{spec.bundled}" if spec.bundled else f"{spec.repo}@{spec.revision}"
+        return base if self.attention is None else f"{base}#vivit-attention={self.attention}"
 
 
 @dataclass(frozen=True)
@@ -150,15 +154,25 @@ def choose_model(
     weights: str | Path | None = None,
     labels: str | Path | list[str] | tuple[str, ...] | None = None,
     offline: bool | None = None,
+    attention: str | None = None,
 ) -> ModelChoice:
     """The model's registry entry (an unknown name is a usage error) and its class names."""
     spec = get_spec(name)
+    if attention is not None:
+        if attention not in VIVIT_CHOICES:
+            raise UsageError(
+                f"unknown ViViT attention '{attention}' (use {', '.join(VIVIT_CHOICES)})"
+            )
+        if spec.arch != "vivit":
+            raise UsageError(f"--vivit-attention needs a ViViT model, and '{spec.name}' is not")
     names, where = None, "the label list"
     if isinstance(labels, (str, Path)):
         names, where = tuple(read_labels(labels)), str(labels)
     elif labels is not None:
         names = tuple(str(n) for n in labels)
-    return ModelChoice(spec.name, None if weights is None else str(weights), names, where, offline)
+    return ModelChoice(
+        spec.name, None if weights is None else str(weights), names, where, offline, attention
+    )
 
 
 def read_labels(path: str | Path) -> list[str]:

@@ -116,14 +116,35 @@ def _finish(
         shortest = options.min_duration
         if shortest is None:
             shortest = default_min_duration(facts.span, hop)
-        merged = merge_windows(gathered.spans, table, answer.labels, facts.end, shortest, facts.start)  # fmt: skip # noqa: E501
-        segments = [s.as_dict() for s in merged]
+        segments = _segments(gathered.spans, table, answer, facts, shortest)
         record.update(records.segment_fields(hop, shortest, gathered.windows, segments))
         for segment in segments:
             yield SegmentDone(facts.file, records.segment_record(facts.file, segment))
     yield FileDone(facts.file, record)
     total = time.time() - gathered.started
     yield Timed(facts.file, count, facts.decode_seconds, facts.convert_seconds, gathered.seconds, total)  # fmt: skip # noqa: E501
+
+
+def _segments(
+    spans: list[tuple[float, float]],
+    table: np.ndarray,
+    answer: records.Answer,
+    facts: FileFacts,
+    shortest: float,
+) -> list[dict[str, Any]]:
+    """The merged timeline; with several heads, one per head (each segment naming its head),
+    interleaved in time order."""
+    if not answer.heads:
+        merged = merge_windows(spans, table, answer.labels, facts.end, shortest, facts.start)
+        return [s.as_dict() for s in merged]
+    out = []
+    for order, (name, classes) in enumerate(answer.heads):
+        labels = [answer.labels[i] for i in classes]
+        columns = table[:, list(classes)]
+        for segment in merge_windows(spans, columns, labels, facts.end, shortest, facts.start):
+            record = {**segment.as_dict(), "index": classes[segment.index], "head": name}
+            out.append((segment.start, order, record))
+    return [record for _, _, record in sorted(out, key=lambda x: x[:2])]
 
 
 def run(
@@ -139,7 +160,7 @@ def run(
     in a producer thread while the current ones run; without, all of it runs in this thread."""
     from .engine import Classifier
 
-    answer = records.Answer.of(loaded.labels, options)
+    answer = records.Answer.of(loaded.labels, options, loaded.spec.head_ranges(len(loaded.labels)))
     crops = options.crops or loaded.spec.crops
     classifier = Classifier(loaded, crops, runtime.batch_size, answer.subset, runtime.compile)
     items = decode_files(names, loaded.spec, options, stdin)

@@ -131,6 +131,10 @@ class Classifier:
         self.loaded = loaded
         self.crops = crops
         self.subset = subset  # softmax over these classes only; the others get 0
+        # one softmax per head (over its classes in the subset); None: one over all classes
+        ranges = loaded.spec.head_ranges(len(loaded.labels))
+        groups = [[i for i in r if subset is None or i in subset] for _, r in ranges]
+        self.groups = [g for g in groups if g] if len(ranges) > 1 else None
         self.seconds = 0.0  # spent in the model
         self.symmetries = symmetric_views(loaded.spec)
         if len(self.symmetries) > 1 and loaded.spec.num_classes != len(loaded.labels):
@@ -194,13 +198,13 @@ class Classifier:
         return torch.cat(out)
 
     def _softmax(self, logits: torch.Tensor) -> torch.Tensor:
-        if self.subset is None:
+        if self.subset is None and self.groups is None:
             return logits.softmax(-1)
         import torch
 
-        subset = list(self.subset)
         probs = torch.zeros_like(logits)
-        probs[:, subset] = logits[:, subset].softmax(-1)
+        for group in self.groups or [list(self.subset)]:  # type: ignore[arg-type]
+            probs[:, group] = logits[:, group].softmax(-1)
         return probs
 
     def window_probabilities(self, views: torch.Tensor) -> np.ndarray:

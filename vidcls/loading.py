@@ -1,9 +1,9 @@
 """How weights become a ready model: find the checkpoint, build its architecture, load strictly.
 
 Sources, in order: an explicit path (hub-layout folder, .safetensors, pytorch_model.bin, original
-TimeSformer .pyth, torchvision MViT .pth), else the registry entry's weights through network.py
-(the one place that touches the network). Reading and key translation are the `checkpoints`
-package's. torch is imported lazily so the registry commands stay light.
+TimeSformer .pyth, torchvision MViT .pth, Scenic ViViT checkpoint), else the registry entry's
+weights through network.py (the one place that touches the network). Reading and key translation
+are the `checkpoints` package's. torch is imported lazily so the registry commands stay light.
 """
 
 from __future__ import annotations
@@ -45,12 +45,16 @@ class LoadedModel:
         return iter((self.model, self.spec, self.labels, self.source))
 
 
-def build_model(spec: ModelSpec, checkpoint: Checkpoint, fused_attn: bool = True) -> nn.Module:
-    """Translate the checkpoint's keys, build the architecture it describes, load strictly."""
+def build_model(
+    spec: ModelSpec, checkpoint: Checkpoint, fused_attn: bool = True, attention: str | None = None
+) -> nn.Module:
+    """Translate the checkpoint's keys, build the architecture it describes, load strictly.
+
+    `attention` is a ViViT attention chosen by the user, for trees two models share."""
     from .models import build
 
     where = str(checkpoint.path)
-    arch, config, state = prepare(checkpoint, spec.name, spec.arch, spec.arch_config)
+    arch, config, state = prepare(checkpoint, spec.name, spec.arch, spec.arch_config, attention)
     try:
         model = build(arch, config, fused_attn=fused_attn)
     except (AssertionError, ValueError, KeyError, TypeError) as e:
@@ -107,7 +111,7 @@ def load(
     else:
         path = network.fetch(spec, choice.offline, progress)
     checkpoint = read_checkpoint(path)
-    model = build_model(spec, checkpoint, fused_attn)
+    model = build_model(spec, checkpoint, fused_attn, choice.attention)
     num_classes = model.head.out_features
     labels = label_names(spec, checkpoint.config, num_classes)
     model = model.to(device=resolved.device, dtype=resolved.dtype)
@@ -134,6 +138,7 @@ def load_model(
     fused_attn: bool = True,
     progress: bool = True,
     labels: str | Path | list[str] | None = None,
+    vivit_attention: str | None = None,
 ) -> LoadedModel:
     """Build a registry model with its weights, ready for inference.
 
@@ -142,19 +147,22 @@ def load_model(
     name : a registry name or alias (`vidcls models`); it gives the protocol (frames, stride,
         crops, normalisation) even when `weights` overrides where the weights come from.
     weights : a hub-layout folder, a .safetensors / pytorch_model.bin file, an original
-        TimeSformer .pyth or a torchvision MViT .pth; sizes are read from the checkpoint's own
-        config when it has one, else from its tensors.
+        TimeSformer .pyth, a torchvision MViT .pth or a Scenic (Flax msgpack) ViViT checkpoint;
+        sizes are read from the checkpoint's own config when it has one, else from its tensors.
     device : "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
     precision : "auto" (bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere), "fp32",
         "bf16" or "fp16"; the weights are cast once here.
     labels : other class names: a file of one name per line, or a list.
+    vivit_attention : which ViViT model a Scenic checkpoint is, where its parameters cannot
+        tell: "factorised-dot-product" (Model 4 shares Model 1's tree) or
+        "factorised-self-attention-time-space" (Model 3's other order); see VIVIT_CHOICES.
 
     Returns
     -------
     LoadedModel(model, spec, labels, source). `model(video)` takes a float tensor of shape
     (batch, frames, channels, height, width) and returns logits of shape (batch, classes).
     """
-    choice = choose_model(name, weights, labels, offline)
+    choice = choose_model(name, weights, labels, offline, vivit_attention)
     resolved = runtime(device, precision)
     for note in resolved.notes:
         warnings.warn(note, stacklevel=2)

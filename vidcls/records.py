@@ -28,22 +28,60 @@ class Answer:
     labels: Sequence[str]
     subset: tuple[int, ...] | None  # --classes; None: all of them
     k: int
+    # a model with several heads: each head's name and its classes (in the subset), which get
+    # a top-k of their own; () for one head over every class
+    heads: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @classmethod
-    def of(cls, labels: Sequence[str], options: FileOptions) -> Answer:
+    def of(
+        cls,
+        labels: Sequence[str],
+        options: FileOptions,
+        heads: Sequence[tuple[str, Sequence[int]]] = (),
+    ) -> Answer:
         subset = class_subset(labels, options.classes)
         k = min(options.top_k, len(subset) if subset else len(labels))
-        return cls(list(labels), subset, k)
+        if len(heads) < 2:
+            heads = ()
+        chosen = tuple(
+            (name, tuple(i for i in classes if subset is None or i in subset))
+            for name, classes in heads
+        )
+        return cls(list(labels), subset, k, tuple((n, c) for n, c in chosen if c))
 
     def top_k(self, probs: np.ndarray) -> list[dict[str, Any]]:
+        """The k best classes; with several heads, each head's k best in head order, each item
+        naming its head."""
         import numpy as np
 
+        if self.heads:
+            return [
+                {**item, "head": name}
+                for name, classes in self.heads
+                for item in self._best(probs, np.asarray(classes))
+            ]
         candidates = np.arange(len(self.labels)) if self.subset is None else np.asarray(self.subset)
+        return self._best(probs, candidates)
+
+    def _best(self, probs: np.ndarray, candidates: np.ndarray) -> list[dict[str, Any]]:
+        import numpy as np
+
         order = candidates[np.argsort(-probs[candidates], kind="stable")][: self.k]
         return [
             {"label": self.labels[i], "index": int(i), "score": round(float(probs[i]), 6)}
             for i in order
         ]
+
+
+def ranked(top_k: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """(rank, item) of a top-k list; a model with several heads ranks each head from 1."""
+    seen: dict[str | None, int] = {}
+    out = []
+    for item in top_k:
+        head = item.get("head")
+        seen[head] = seen.get(head, 0) + 1
+        out.append((seen[head], item))
+    return out
 
 
 def class_subset(labels: Sequence[str], classes: Sequence[str] | None) -> tuple[int, ...] | None:

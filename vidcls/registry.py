@@ -21,6 +21,19 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ARCHS = ("timesformer", "vivit", "mvit")
+# The four ViViT models (arch_config `attention`) and Model 3's order of its two attentions.
+VIVIT_ATTENTIONS = (
+    "joint", "factorised-encoder", "factorised-self-attention", "factorised-dot-product",
+)  # fmt: skip
+VIVIT_ORDERS = ("space_time", "time_space")
+# What a user may choose (--vivit-attention): an attention, with Model 3's order spelled out.
+VIVIT_CHOICES: dict[str, tuple[str, str | None]] = {
+    "joint": ("joint", None),
+    "factorised-encoder": ("factorised-encoder", None),
+    "factorised-self-attention": ("factorised-self-attention", "space_time"),
+    "factorised-self-attention-time-space": ("factorised-self-attention", "time_space"),
+    "factorised-dot-product": ("factorised-dot-product", None),
+}
 # Transforms of a window that a task may be symmetric under, in the order they are applied:
 # left-right and top-bottom flips, x and y swapped (crops are square), time run backwards.
 SYMMETRIES = ("mirror", "upside_down", "transpose", "reverse")
@@ -54,6 +67,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "arch_config": (dict, True),
     "symmetries": (dict, False),
     "average": (str, False),
+    "heads": (dict, False),
 }
 _ARCH_FIELDS: dict[str, set[str]] = {
     "timesformer": {
@@ -69,6 +83,18 @@ _ARCH_FIELDS: dict[str, set[str]] = {
         "patch_kernel", "patch_stride", "image_size", "num_frames", "num_classes",
     },
 }  # fmt: skip
+# Fields an arch_config may add: ViViT's variant and Model 2's temporal encoder.
+_ARCH_OPTIONAL: dict[str, dict[str, tuple[type, tuple[Any, ...]]]] = {
+    "timesformer": {},
+    "mvit": {},
+    "vivit": {
+        "attention": (str, VIVIT_ATTENTIONS),
+        "attention_order": (str, VIVIT_ORDERS),
+        "temporal_depth": (int, ()),
+        "temporal_heads": (int, ()),
+        "temporal_mlp_dim": (int, ()),
+    },
+}
 _CHOICES = {
     "arch": ARCHS,
     "label_names": ("config", "package"),
@@ -118,6 +144,9 @@ class ModelSpec:
     # What the views of a file are averaged over: softmax scores (most protocols) or raw logits
     # (Scenic's ViViT evaluation); the averaged logits are turned into scores once at the end.
     average: str = "softmax"
+    # Several classifiers in one output, in order: (name, classes), e.g. EPIC's nouns then verbs.
+    # Each head has its own softmax and its own top-k; () is one head over every class.
+    heads: tuple[tuple[str, int], ...] = ()
 
     @property
     def span(self) -> float:
@@ -127,6 +156,16 @@ class ModelSpec:
     @property
     def num_classes(self) -> int:
         return len(package_labels(self.labels))
+
+    def head_ranges(self, classes: int) -> list[tuple[str, range]]:
+        """Each head's name and class indices; one unnamed head when the entry has none."""
+        if not self.heads or sum(n for _, n in self.heads) != classes:
+            return [("", range(classes))]
+        out, start = [], 0
+        for name, count in self.heads:
+            out.append((name, range(start, start + count)))
+            start += count
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +198,8 @@ class ModelSpec:
             "arch_config": dict(self.arch_config),
             "symmetries": self.symmetry_pairs(),
             "average": self.average,
+            # only where there are several, so the rows of single-head models keep their shape
+            **({"heads": dict(self.heads)} if self.heads else {}),
         }
 
     def symmetry_pairs(self) -> dict[str, list[list[str]]]:
@@ -240,8 +281,17 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
             raise RegistryError(f"{where} field '{key}' must be three numbers")
     arch_config = table["arch_config"]
     expected = _ARCH_FIELDS[table["arch"]]
-    for key in arch_config:
-        if key not in expected:
+    optional = _ARCH_OPTIONAL[table["arch"]]
+    for key, value in arch_config.items():
+        if key in optional:
+            kind, choices = optional[key]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise RegistryError(f"{where}.arch_config field '{key}' has the wrong type")
+            if choices and value not in choices:
+                raise RegistryError(
+                    f"{where}.arch_config field '{key}' must be one of {', '.join(choices)}"
+                )
+        elif key not in expected:
             raise RegistryError(f"{where}.arch_config has an unknown field '{key}'")
     for key in sorted(expected - set(arch_config)):
         raise RegistryError(f"{where}.arch_config is missing the field '{key}'")
@@ -250,6 +300,14 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
             f"{where}.arch_config field 'num_classes' does not match '{table['labels']}'"
         )
     symmetries = _symmetries(where, table.get("symmetries", {}), table["labels"])
+    heads = table.get("heads", {})
+    if heads and (
+        not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in heads.values())
+        or sum(heads.values()) != arch_config["num_classes"]
+    ):
+        raise RegistryError(
+            f"{where} field 'heads' must give each head's class count, summing to num_classes"
+        )
     return ModelSpec(
         name=name,
         description=table["description"],
@@ -279,6 +337,7 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         resize=table.get("resize", "short_side"),
         symmetries=symmetries,
         average=table.get("average", "softmax"),
+        heads=tuple(heads.items()),
     )
 
 

@@ -48,6 +48,7 @@ from .options import (
     TopKOpt,
     VerboseOpt,
     Videos,
+    VivitAttentionOpt,
     WeightsOpt,
     WorkersOpt,
     choose_format,
@@ -228,6 +229,7 @@ def _classify(
     shard: str | None,
     model: str,
     weights: str | None,
+    vivit_attention: str | None,
     labels: str | None,
     offline: bool,
     fmt: str | None,
@@ -256,7 +258,7 @@ def _classify(
     placement = _placement(gpus, workers, ray, device, named)
     part = parse_shard(shard)
     names = named[part[0] :: part[1]] if part else named
-    choice = config.choose_model(model, weights, labels, offline or None)
+    choice = config.choose_model(model, weights, labels, offline or None, vivit_attention)
     session = Session(err, report_error, quiet, verbose)
     if placement.ray is not None:
         from ..drivers.ray import cluster_runtime, connect
@@ -276,6 +278,7 @@ def predict(
     videos: Videos = None,
     model: ModelOpt = "timesformer",
     weights: WeightsOpt = None,
+    vivit_attention: VivitAttentionOpt = None,
     top_k: TopKOpt = 5,
     clips: Annotated[
         str, typer.Option(help="all: the fewest windows covering the video; N: N evenly spaced.")
@@ -314,7 +317,8 @@ def predict(
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
-        model=model, weights=weights, labels=labels, offline=offline, fmt=fmt, as_json=as_json,
+        model=model, weights=weights, vivit_attention=vivit_attention, labels=labels,
+        offline=offline, fmt=fmt, as_json=as_json,
         output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
         compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
     )  # fmt: skip
@@ -325,6 +329,7 @@ def segment(
     videos: Videos = None,
     model: ModelOpt = "timesformer",
     weights: WeightsOpt = None,
+    vivit_attention: VivitAttentionOpt = None,
     hop: Annotated[
         float | None, typer.Option(min=0.001, help="Seconds between windows (default: the span).")
     ] = None,
@@ -371,7 +376,8 @@ def segment(
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
-        model=model, weights=weights, labels=labels, offline=offline, fmt=fmt, as_json=as_json,
+        model=model, weights=weights, vivit_attention=vivit_attention, labels=labels,
+        offline=offline, fmt=fmt, as_json=as_json,
         output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
         compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
     )  # fmt: skip

@@ -29,7 +29,18 @@ ModelOpt = Annotated[
 ]
 WeightsOpt = Annotated[
     str | None,
-    typer.Option(help="Local weights: hub-layout folder, .safetensors, .bin or original .pyth."),
+    typer.Option(
+        help="Local weights: hub-layout folder, .safetensors, .bin, original .pyth or Scenic "
+        "checkpoint."
+    ),
+]
+VivitAttentionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Which ViViT a Scenic checkpoint is where its parameters cannot tell: "
+        "factorised-dot-product (Model 4 has Model 1's) or factorised-self-attention-time-space "
+        "(Model 3's other order).",
+    ),
 ]
 LabelsOpt = Annotated[
     str | None, typer.Option(help="A file of class names, one per line (fine-tuned checkpoints).")

@@ -224,7 +224,7 @@ def _events(name: str, gathered: _Gather, config: RunConfig) -> Iterator[Event]:
         start, end, probs, seconds = gathered.windows[index]
         scored.append((Decoded(name, index, start, end, None), probs, seconds))
     scored.append((Closed(name, FileFacts.from_dict(meta["facts"])), None, 0.0))
-    answer = Answer.of(labels, config.options)
+    answer = Answer.of(labels, config.options, config.model.spec.head_ranges(len(labels)))
     identity = core.Identity(config.model.name, config.model.source, config.run_key)
     yield from core.events(scored, answer, config.options, identity)
 

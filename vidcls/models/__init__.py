@@ -9,9 +9,9 @@ from torch import nn
 from .layers import set_fused_attention
 from .mvit import MViT, block_settings
 from .timesformer import TimeSformer
-from .vivit import ViViT
+from .vivit import ViViT, ViViTFactorisedEncoder
 
-__all__ = ["MViT", "TimeSformer", "ViViT", "build", "set_fused_attention"]
+__all__ = ["MViT", "TimeSformer", "ViViT", "ViViTFactorisedEncoder", "build", "set_fused_attention"]
 
 
 def build(arch: str, config: dict[str, Any], fused_attn: bool = True) -> nn.Module:
@@ -47,5 +47,21 @@ def build(arch: str, config: dict[str, Any], fused_attn: bool = True) -> nn.Modu
             **common,
         )
     if arch == "vivit":
-        return ViViT(tubelet=tuple(config["tubelet"]), gelu=config.get("gelu", "tanh"), **common)
+        attention = config.get("attention", "joint")
+        vivit = {"tubelet": tuple(config["tubelet"]), "gelu": config.get("gelu", "tanh")}
+        if attention == "factorised-encoder":
+            return ViViTFactorisedEncoder(
+                temporal_depth=config["temporal_depth"],
+                temporal_heads=config.get("temporal_heads"),
+                temporal_mlp_dim=config.get("temporal_mlp_dim"),
+                **vivit,
+                **common,
+            )
+        return ViViT(
+            attention=attention,
+            attention_order=config.get("attention_order", "space_time"),
+            pool=config.get("pool", "token" if attention == "joint" else "mean"),
+            **vivit,
+            **common,
+        )
     raise ValueError(f"unknown architecture {arch!r}")
