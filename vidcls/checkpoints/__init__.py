@@ -39,6 +39,18 @@ def _hf_vivit(state: Mapping[str, Any]) -> dict[str, Any]:
     return from_hf_vivit(state)
 
 
+def _hf_videomae(state: Mapping[str, Any]) -> dict[str, Any]:
+    from .hf_videomae import from_hf_videomae
+
+    return from_hf_videomae(state)
+
+
+def _hf_vjepa2(state: Mapping[str, Any]) -> dict[str, Any]:
+    from .hf_vjepa2 import from_hf_vjepa2
+
+    return from_hf_vjepa2(state)
+
+
 def _original_timesformer(state: Mapping[str, Any]) -> dict[str, Any]:
     from .original import from_original_timesformer
 
@@ -51,6 +63,13 @@ LAYOUTS = (
         lambda keys: any(k.startswith("timesformer.") for k in keys), _hf_timesformer,
     ),
     Layout("hf-vivit", "vivit", lambda keys: any(k.startswith("vivit.") for k in keys), _hf_vivit),
+    Layout(
+        "hf-videomae", "videomae",
+        lambda keys: any(k.startswith("videomae.") for k in keys), _hf_videomae,
+    ),
+    Layout(
+        "hf-vjepa2", "vjepa2", lambda keys: any(k.startswith("vjepa2.") for k in keys), _hf_vjepa2,
+    ),
     Layout(
         "original-timesformer", "timesformer",
         lambda keys: any(k.endswith(("temporal_attn.qkv.weight", "pos_embed")) for k in keys),
@@ -65,7 +84,9 @@ def detect_layout(state: Mapping[str, Any]) -> Layout:
     for layout in LAYOUTS:
         if layout.matches(keys):
             return layout
-    raise KeyError("not a TimeSformer or ViViT checkpoint (no known key layout)")
+    raise KeyError(
+        "not a TimeSformer, ViViT, VideoMAE or V-JEPA 2 checkpoint (no known key layout)"
+    )
 
 
 def prepare(
@@ -99,7 +120,7 @@ def prepare(
         raise WeightsError(f"{where}: {e.args[0]}") from e
     if config is None:
         if found != "timesformer":
-            raise WeightsError(f"{where}: a ViViT checkpoint needs its config.json beside it")
+            raise WeightsError(f"{where}: a {found} checkpoint needs its config.json beside it")
         try:
             config = arch_config_from_tensors(state, defaults)
         except KeyError as e:
