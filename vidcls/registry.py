@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ARCHS = ("timesformer", "vivit")
+ARCHS = ("timesformer", "vivit", "videomae", "vjepa2")
 # Transforms of a window that a task may be symmetric under, in the order they are applied:
 # left-right and top-bottom flips, x and y swapped (crops are square), time run backwards.
 SYMMETRIES = ("mirror", "upside_down", "transpose", "reverse")
@@ -61,6 +61,14 @@ _ARCH_FIELDS: dict[str, set[str]] = {
         "patch_size", "num_frames", "num_classes",
     },
     "vivit": {
+        "hidden_size", "depth", "heads", "mlp_dim", "image_size", "tubelet", "num_frames",
+        "num_classes",
+    },
+    "videomae": {
+        "hidden_size", "depth", "heads", "mlp_dim", "image_size", "tubelet", "num_frames",
+        "num_classes",
+    },
+    "vjepa2": {
         "hidden_size", "depth", "heads", "mlp_dim", "image_size", "tubelet", "num_frames",
         "num_classes",
     },
