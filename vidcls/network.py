@@ -107,3 +107,40 @@ def verify_sha256(spec: ModelSpec, path: Path) -> None:
             f"`vidcls download {spec.name}` again; if {spec.repo} was updated on purpose, pin "
             "the revision and hash in weights.toml"
         )
+
+
+def fetch_configs(
+    repo: str, names: tuple[str, ...], revision: str = "main", offline: bool | None = None
+) -> Path:
+    """The cached snapshot folder of a hub repo holding its config.json and whichever of `names`
+    (optional JSON files) the repo has, downloaded if needed; offline, only the cache is read.
+
+    For a hub classifier without a registry entry: these files describe it before its weights
+    are fetched (by `fetch`, as for any entry)."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    if is_offline(offline):
+        found = try_to_load_from_cache(repo, "config.json", revision=revision)
+        if not isinstance(found, str):
+            raise WeightsError(
+                f"hf:{repo}: its config.json is not in the Hugging Face cache and offline mode "
+                "forbids downloading; run once with network (same HF_HOME)"
+            )
+        return Path(found).parent
+    try:
+        folder = Path(hf_hub_download(repo, "config.json", revision=revision)).parent
+        for name in names:
+            try:
+                hf_hub_download(repo, name, revision=revision)
+            except EntryNotFoundError as e:
+                if isinstance(e, LocalEntryNotFoundError):
+                    raise
+    except LocalEntryNotFoundError as e:
+        raise WeightsError(
+            f"hf:{repo}: cannot reach the Hugging Face hub and it is not cached "
+            f"({e.__class__.__name__}). Check the network or HF_ENDPOINT"
+        ) from e
+    except HfHubHTTPError as e:
+        raise WeightsError(f"hf:{repo}: download failed: {e}") from e
+    return folder
