@@ -130,7 +130,8 @@ class ModelSpec:
 
     @property
     def num_classes(self) -> int:
-        return len(package_labels(self.labels))
+        # an entry derived from a hub repo has no shipped label set: its config counts them
+        return len(package_labels(self.labels)) or int(self.arch_config.get("num_classes", 0))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -352,8 +353,9 @@ def _labels(label_set: str) -> tuple[str, ...]:
 
 
 def package_labels(label_set: str) -> list[str]:
-    """The label names shipped in the package for a label set, in class order."""
-    return list(_labels(label_set))
+    """The label names shipped in the package for a label set, in class order; none for ""
+    (an entry derived from a hub repo, whose names are in its config)."""
+    return list(_labels(label_set)) if label_set else []
 
 
 def bundled_path(spec: ModelSpec) -> Path:

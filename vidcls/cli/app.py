@@ -30,6 +30,7 @@ from .options import (
     DeviceOpt,
     EndOpt,
     FormatOpt,
+    FramesOpt,
     FromList,
     GpusOpt,
     JsonOpt,
@@ -44,6 +45,7 @@ from .options import (
     ResumeOpt,
     ShardOpt,
     StartOpt,
+    StrideOpt,
     TopKOpt,
     VerboseOpt,
     Videos,
@@ -116,7 +118,7 @@ class _Group(TyperGroup):
 app = typer.Typer(
     cls=_Group,
     name="vidcls",
-    help="Classify the actions in videos of any length with TimeSformer and ViViT.",
+    help="Classify the actions in videos of any length: TimeSformer, ViViT, VideoMAE, V-JEPA 2.",
     rich_markup_mode="rich",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -136,12 +138,22 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    """Classify the actions in videos of any length with TimeSformer and ViViT."""
+    """Classify the actions in videos of any length: TimeSformer, ViViT, VideoMAE, V-JEPA 2."""
 
 
 @app.command()
 def models(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Describe only these: registry names, or hub classifiers without an entry "
+            "(hf:OWNER/REPO, hf:FOLDER) with the protocol vidcls would run them with."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the registry as JSON.")] = False,
+    frames: FramesOpt = None,
+    stride: StrideOpt = None,
+    offline: OfflineOpt = False,
 ) -> None:
     """List the models vidcls knows: span, frames, input size, labels, and whether cached.
 
@@ -151,10 +163,17 @@ def models(
     from ..output.terminal import model_cells, model_lines, models_table
     from ..registry import registry
 
+    if names or frames is not None or stride is not None:
+        from ..loading import choose_model
+
+        chosen = [choose_model(n, None, None, offline or None, frames, stride).spec for n in names or ["timesformer"]]  # fmt: skip # noqa: E501
+    else:
+        chosen = list(registry().values())
     rows = []
-    for spec in registry().values():
+    for spec in chosen:
         row = spec.as_dict()
-        row["cached"] = cached_weights(spec) is not None
+        # a local folder is on disk: there is nothing to cache
+        row["cached"] = not spec.repo or cached_weights(spec) is not None
         rows.append(row)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -220,9 +239,11 @@ def _classify(
     from_list: str | None,
     recursive: bool,
     shard: str | None,
-    model: str,
+    model: str | None,
     weights: str | None,
     labels: str | None,
+    frames: int | None,
+    stride: int | None,
     offline: bool,
     fmt: str | None,
     as_json: bool,
@@ -240,6 +261,7 @@ def _classify(
 ) -> None:
     """predict and segment: resolve every option once, then run the session."""
     from .. import config
+    from ..loading import choose_model
     from ..sources import expand
     from .session import Destination, Session
 
@@ -250,7 +272,7 @@ def _classify(
     placement = _placement(gpus, workers, ray, device, named)
     part = parse_shard(shard)
     names = named[part[0] :: part[1]] if part else named
-    choice = config.choose_model(model, weights, labels, offline or None)
+    choice = choose_model(model, weights, labels, offline or None, frames, stride)
     session = Session(err, report_error, quiet, verbose)
     if placement.ray is not None:
         from ..drivers.ray import cluster_runtime, connect
@@ -268,8 +290,10 @@ def _classify(
 @app.command()
 def predict(
     videos: Videos = None,
-    model: ModelOpt = "timesformer",
+    model: ModelOpt = None,
     weights: WeightsOpt = None,
+    frames: FramesOpt = None,
+    stride: StrideOpt = None,
     top_k: TopKOpt = 5,
     clips: Annotated[
         str, typer.Option(help="all: the fewest windows covering the video; N: N evenly spaced.")
@@ -307,7 +331,8 @@ def predict(
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
-        model=model, weights=weights, labels=labels, offline=offline, fmt=fmt, as_json=as_json,
+        model=model, weights=weights, labels=labels, frames=frames, stride=stride,
+        offline=offline, fmt=fmt, as_json=as_json,
         output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
         compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
     )  # fmt: skip
@@ -316,8 +341,10 @@ def predict(
 @app.command()
 def segment(
     videos: Videos = None,
-    model: ModelOpt = "timesformer",
+    model: ModelOpt = None,
     weights: WeightsOpt = None,
+    frames: FramesOpt = None,
+    stride: StrideOpt = None,
     hop: Annotated[
         float | None, typer.Option(min=0.001, help="Seconds between windows (default: the span).")
     ] = None,
@@ -363,7 +390,8 @@ def segment(
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
-        model=model, weights=weights, labels=labels, offline=offline, fmt=fmt, as_json=as_json,
+        model=model, weights=weights, labels=labels, frames=frames, stride=stride,
+        offline=offline, fmt=fmt, as_json=as_json,
         output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
         compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
     )  # fmt: skip
