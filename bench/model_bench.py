@@ -1,12 +1,12 @@
 """Model speed per view: transformers (their defaults) vs vidcls fp32 and bf16, random weights.
 
-For `timesformer` and `vivit` at full size (768 wide, 12 layers, the registry's frame count and
-crop; random weights saved in hub layout under bench/out/weights/), one batch of 3 views (one
-window × 3 crops) through:
+For `timesformer`, `vivit`, `videomae` and `vjepa2-ssv2` at full size (the registry's width,
+depth, frame count and crop; random weights saved in hub layout under bench/out/weights/), one
+batch of 3 views (one window × 3 crops) through:
 
 * `transformers fp32`: `*ForVideoClassification.from_pretrained(folder)` as loaded by default —
-  fp32, eager attention for TimeSformer (it has no other), SDPA for ViViT (its default; the table
-  says which); `--hf-eager` adds ViViT with `attn_implementation="eager"`;
+  fp32, eager attention for TimeSformer (it has no other), SDPA for ViViT, VideoMAE and V-JEPA 2
+  (their default; the table says which); `--hf-eager` adds ViViT with `attn_implementation="eager"`;
 * `vidcls fp32` / `vidcls bf16`: `vidcls.load_model(name, weights=folder, precision=...)`, SDPA
   attention, weights cast once.
 
@@ -49,6 +49,8 @@ HF = "transformers fp32"
 
 
 def hf_call(model: Any, x: Any) -> Callable[[], Any]:
+    if model.config.model_type == "vjepa2":
+        return lambda: model(pixel_values_videos=x).logits
     return lambda: model(pixel_values=x).logits
 
 
@@ -59,7 +61,10 @@ def vidcls_call(model: Any, x: Any) -> Callable[[], Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--models", nargs="+", default=["timesformer", "vivit"], help="registry names"
+        "--models",
+        nargs="+",
+        default=["timesformer", "vivit", "videomae", "vjepa2-ssv2"],
+        help="registry names",
     )
     parser.add_argument(
         "--precisions",
