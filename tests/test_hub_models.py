@@ -186,3 +186,14 @@ def test_folder_without_config_is_refused(tmp_path: Path) -> None:
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(WeightsError, match="no config.json"):
         vidcls.load_model(f"hf:{tmp_path}")
+
+
+def test_placeholder_warning_reaches_the_command_line(tmp_path: Path, clip: Path) -> None:
+    hf = tiny_videomae(num_labels=3, id2label={i: f"LABEL_{i}" for i in range(3)})
+    folder = save_hub_folder(hf, tmp_path / "ckpt")
+    result = CliRunner().invoke(
+        app, ["predict", str(clip), "--weights", str(folder), "--json", "--precision", "fp32"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.stderr and "names no classes (LABEL_n)" in result.stderr
+    assert json.loads(result.stdout)["top_k"][0]["label"].startswith("class ")
