@@ -197,3 +197,15 @@ def test_placeholder_warning_reaches_the_command_line(tmp_path: Path, clip: Path
     assert result.exit_code == 0, result.output
     assert "warning:" in result.stderr and "names no classes (LABEL_n)" in result.stderr
     assert json.loads(result.stdout)["top_k"][0]["label"].startswith("class ")
+
+
+def test_a_fixed_table_refuses_another_frame_count_before_decoding(
+    videomae_folder: Path, clip: Path
+) -> None:
+    result = CliRunner().invoke(
+        app, ["predict", str(clip), "--model", f"hf:{videomae_folder}", "--frames", "8"]
+    )
+    assert result.exit_code == 1
+    assert (
+        "takes 6 frames of 48×48, but" in result.stderr and "feeds it 8 of 48×48" in result.stderr
+    )

@@ -168,8 +168,7 @@ class VJEPA2(nn.Module):
     ) -> None:
         super().__init__()
         assert dim % heads == 0, f"width {dim} is not divisible by {heads} heads"
-        # image_size and num_frames are what the checkpoint was evaluated with; RoPE takes any
-        self.input_shape = (num_frames, image_size, image_size)
+        # image_size and num_frames only describe the checkpoint: RoPE takes any input grid
         self.tubelet = tubelet
         self.patch_embed = nn.Module()
         self.patch_embed.proj = nn.Conv3d(in_channels, dim, kernel_size=tubelet, stride=tubelet)
