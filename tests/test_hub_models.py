@@ -209,3 +209,23 @@ def test_a_fixed_table_refuses_another_frame_count_before_decoding(
     assert (
         "takes 6 frames of 48×48, but" in result.stderr and "feeds it 8 of 48×48" in result.stderr
     )
+
+
+def test_download_takes_hub_repo_ids(tmp_path: Path, monkeypatch) -> None:
+    from vidcls import network
+
+    folder = save_hub_folder(tiny_videomae(num_labels=3, id2label=SPORTS), tmp_path / "repo")
+    asked: list[tuple[str, str]] = []
+
+    def fetch(spec, offline=None, progress=True):  # the hub, as network.fetch sees it
+        asked.append((spec.repo, spec.revision))
+        return folder / "model.safetensors"
+
+    monkeypatch.setattr(network, "fetch_configs", lambda repo, names, **kw: folder)
+    monkeypatch.setattr(network, "fetch", fetch)
+    result = CliRunner().invoke(app, ["download", "-q", "hf:someone/videomae-ft"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"hf:someone/videomae-ft\t{folder / 'model.safetensors'}\n"
+    assert asked == [("someone/videomae-ft", "main")]
+    local = CliRunner().invoke(app, ["download", f"hf:{folder}"])
+    assert local.exit_code == 2 and "nothing to download" in local.stderr

@@ -187,15 +187,20 @@ def models(
 
 @app.command()
 def download(
-    names: Annotated[list[str], typer.Argument(help="Model names (see `vidcls models`).")],
+    names: Annotated[
+        list[str],
+        typer.Argument(help="Model names (see `vidcls models`) or hub repos: hf:OWNER/REPO."),
+    ],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Download models into the Hugging Face cache ahead of an offline run."""
+    from ..loading import choose_model
     from ..network import fetch, verify_sha256
-    from ..registry import get_spec
 
-    specs = [get_spec(name) for name in names]
+    specs = [choose_model(name, offline=False).spec for name in names]
     for spec in specs:
+        if not spec.repo and not spec.bundled and not spec.url:
+            raise UsageError(f"{spec.name} is a local folder: there is nothing to download")
         if not quiet:
             err.print(f"downloading {spec.name} from {spec.repo or 'the package'}")
         path = fetch(spec, offline=False, progress=not quiet)
