@@ -6,13 +6,13 @@ beside the others per view. GFLOP / view counts every model's multiply-adds as 2
 (torch's FlopCounterMode, one fp32 view); torchvision's published "GFLOPS" for MViT count one
 per multiply-add, half these figures.
 
-For `timesformer` and `vivit` at full size (768 wide, 12 layers, the registry's frame count and
-crop; random weights saved in hub layout under bench/out/weights/), one batch of 3 views (one
-window × 3 crops) through:
+For `timesformer`, `vivit`, `videomae` and `vjepa2-ssv2` at full size (the registry's width,
+depth, frame count and crop; random weights saved in hub layout under bench/out/weights/), one
+batch of 3 views (one window × 3 crops) through:
 
 * `transformers fp32`: `*ForVideoClassification.from_pretrained(folder)` as loaded by default —
-  fp32, eager attention for TimeSformer (it has no other), SDPA for ViViT (its default; the table
-  says which); `--hf-eager` adds ViViT with `attn_implementation="eager"`;
+  fp32, eager attention for TimeSformer (it has no other), SDPA for ViViT, VideoMAE and V-JEPA 2
+  (their default; the table says which); `--hf-eager` adds ViViT with `attn_implementation="eager"`;
 * `vidcls fp32` / `vidcls bf16`: `vidcls.load_model(name, weights=folder, precision=...)`, SDPA
   attention, weights cast once.
 
@@ -55,6 +55,8 @@ HF = "transformers fp32"
 
 
 def hf_call(model: Any, x: Any) -> Callable[[], Any]:
+    if model.config.model_type == "vjepa2":
+        return lambda: model(pixel_values_videos=x).logits
     return lambda: model(pixel_values=x).logits
 
 
@@ -76,7 +78,10 @@ def gflop_per_view(model: Any, view: Any) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--models", nargs="+", default=["timesformer", "vivit", "mvit"], help="registry names"
+        "--models",
+        nargs="+",
+        default=["timesformer", "vivit", "videomae", "vjepa2-ssv2", "mvit"],
+        help="registry names",
     )
     parser.add_argument(
         "--precisions",

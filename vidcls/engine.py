@@ -142,6 +142,16 @@ class Classifier:
                 f"{loaded.source}: {len(loaded.labels)} classes, but the symmetries of "
                 f"'{loaded.spec.name}' are defined on its {loaded.spec.num_classes}"
             )
+        # ViViT and VideoMAE have one position table: say so before decoding, not mid-batch
+        fixed = getattr(loaded.model, "input_shape", None)
+        spec = loaded.spec
+        if fixed is not None and tuple(fixed) != (spec.num_frames, spec.crop, spec.crop):
+            raise WeightsError(
+                f"{loaded.source}: the checkpoint takes {fixed[0]} frames of "
+                f"{fixed[1]}×{fixed[2]}, but '{spec.name}' feeds it {spec.num_frames} of "
+                f"{spec.crop}×{spec.crop}: "
+                "choose the --model its files describe (or --frames to match)"
+            )
         per_window = crops * len(self.symmetries)
         auto = batch_size is None or batch_size == "auto"
         self.batch_size = (  # model inputs per batch, symmetric views included

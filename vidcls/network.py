@@ -321,3 +321,49 @@ class _Bar:
 
     def close(self) -> None:
         self.progress.stop()
+
+
+def fetch_configs(
+    repo: str, names: tuple[str, ...], revision: str = "main", offline: bool | None = None
+) -> Path:
+    """The cached snapshot folder of a hub repo holding its config.json and whichever of `names`
+    (optional JSON files) the repo has, downloaded if needed; offline, only the cache is read.
+
+    For a hub classifier without a registry entry: these files describe it before its weights
+    are fetched (by `fetch`, as for any entry)."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    found = try_to_load_from_cache(repo, "config.json", revision=revision)
+    if is_offline(offline):
+        if not isinstance(found, str):
+            raise WeightsError(
+                f"hf:{repo}: its config.json is not in the Hugging Face cache and offline mode "
+                "forbids downloading; run once with network (same HF_HOME)"
+            )
+        return Path(found).parent
+    if not reachable(_hub_endpoint()):
+        # as in `fetch`: fail (or use the cache) in seconds, not after huggingface_hub's retries
+        if isinstance(found, str):
+            return Path(found).parent
+        raise WeightsError(
+            f"hf:{repo}: cannot reach {_hub_endpoint()} and its config.json is not cached. "
+            f"Run `vidcls download hf:{repo}` on a connected machine (same HF_HOME), or set "
+            "HF_ENDPOINT to a mirror"
+        )
+    try:
+        folder = Path(hf_hub_download(repo, "config.json", revision=revision)).parent
+        for name in names:
+            try:
+                hf_hub_download(repo, name, revision=revision)
+            except EntryNotFoundError as e:
+                if isinstance(e, LocalEntryNotFoundError):
+                    raise
+    except LocalEntryNotFoundError as e:
+        raise WeightsError(
+            f"hf:{repo}: cannot reach the Hugging Face hub and it is not cached "
+            f"({e.__class__.__name__}). Check the network or HF_ENDPOINT"
+        ) from e
+    except HfHubHTTPError as e:
+        raise WeightsError(f"hf:{repo}: download failed: {e}") from e
+    return folder

@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ARCHS = ("timesformer", "vivit", "mvit")
+ARCHS = ("timesformer", "vivit", "mvit", "videomae", "vjepa2")
 # The four ViViT models (arch_config `attention`) and Model 3's order of its two attentions.
 VIVIT_ATTENTIONS = (
     "joint", "factorised-encoder", "factorised-self-attention", "factorised-dot-product",
@@ -82,11 +82,21 @@ _ARCH_FIELDS: dict[str, set[str]] = {
         "version", "embed_dim", "heads", "depths", "kernel", "q_stride", "kv_stride",
         "patch_kernel", "patch_stride", "image_size", "num_frames", "num_classes",
     },
+    "videomae": {
+        "hidden_size", "depth", "heads", "mlp_dim", "image_size", "tubelet", "num_frames",
+        "num_classes",
+    },
+    "vjepa2": {
+        "hidden_size", "depth", "heads", "mlp_dim", "image_size", "tubelet", "num_frames",
+        "num_classes",
+    },
 }  # fmt: skip
 # Fields an arch_config may add: ViViT's variant and Model 2's temporal encoder.
 _ARCH_OPTIONAL: dict[str, dict[str, tuple[type, tuple[Any, ...]]]] = {
     "timesformer": {},
     "mvit": {},
+    "videomae": {},
+    "vjepa2": {},
     "vivit": {
         "attention": (str, VIVIT_ATTENTIONS),
         "attention_order": (str, VIVIT_ORDERS),
@@ -155,7 +165,8 @@ class ModelSpec:
 
     @property
     def num_classes(self) -> int:
-        return len(package_labels(self.labels))
+        # an entry derived from a hub repo has no shipped label set: its config counts them
+        return len(package_labels(self.labels)) or int(self.arch_config.get("num_classes", 0))
 
     def head_ranges(self, classes: int) -> list[tuple[str, range]]:
         """Each head's name and class indices; one unnamed head when the entry has none."""
@@ -418,8 +429,9 @@ def _labels(label_set: str) -> tuple[str, ...]:
 
 
 def package_labels(label_set: str) -> list[str]:
-    """The label names shipped in the package for a label set, in class order."""
-    return list(_labels(label_set))
+    """The label names shipped in the package for a label set, in class order; none for ""
+    (an entry derived from a hub repo, whose names are in its config)."""
+    return list(_labels(label_set)) if label_set else []
 
 
 def bundled_path(spec: ModelSpec) -> Path:

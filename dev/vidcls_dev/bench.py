@@ -314,9 +314,36 @@ def _hf_config(name: str, tiny: bool) -> Any:
         return TimesformerConfig(
             patch_size=arch["patch_size"], attention_type=arch["attention_type"], **width
         )
+    if spec.arch == "videomae":
+        from transformers import VideoMAEConfig
+
+        return VideoMAEConfig(tubelet_size=arch["tubelet"][0], **width)
+    if spec.arch == "vjepa2":
+        from transformers import VJEPA2Config
+
+        return VJEPA2Config(
+            crop_size=width.pop("image_size"),
+            frames_per_clip=width.pop("num_frames"),
+            mlp_ratio=width.pop("intermediate_size") / width["hidden_size"],
+            tubelet_size=arch["tubelet"][0],
+            # the predictor is unused by the classifier: kept small, it only costs disk
+            pred_hidden_size=64,
+            pred_num_hidden_layers=1,
+            pred_num_attention_heads=4,
+            **width,
+        )
     from transformers import VivitConfig
 
     return VivitConfig(tubelet_size=list(arch["tubelet"]), **width)
+
+
+# transformers' classifier class of each family
+HF_CLASSES = {
+    "timesformer": "TimesformerForVideoClassification",
+    "vivit": "VivitForVideoClassification",
+    "videomae": "VideoMAEForVideoClassification",
+    "vjepa2": "VJEPA2ForVideoClassification",
+}
 
 
 def random_weights(name: str, tiny: bool = False, seed: int = 0) -> Path:
@@ -336,14 +363,12 @@ def random_weights(name: str, tiny: bool = False, seed: int = 0) -> Path:
     import shutil
 
     import torch
+    import transformers
 
     from .hf_models import randomize, save_hub_folder
 
     config = _hf_config(name, tiny)
-    if config.model_type == "timesformer":
-        from transformers import TimesformerForVideoClassification as Model
-    else:
-        from transformers import VivitForVideoClassification as Model  # type: ignore[assignment]
+    Model = getattr(transformers, HF_CLASSES[config.model_type])  # noqa: N806
     torch.manual_seed(seed)
     model = randomize(Model(config), scale=0.02, seed=seed)
     partial = folder.with_name(folder.name + ".partial")

@@ -54,6 +54,18 @@ def _torchvision_mvit(state: Mapping[str, Any]) -> dict[str, Any]:
     return from_torchvision_mvit(state)
 
 
+def _hf_videomae(state: Mapping[str, Any]) -> dict[str, Any]:
+    from .hf_videomae import from_hf_videomae
+
+    return from_hf_videomae(state)
+
+
+def _hf_vjepa2(state: Mapping[str, Any]) -> dict[str, Any]:
+    from .hf_vjepa2 import from_hf_vjepa2
+
+    return from_hf_vjepa2(state)
+
+
 def _original_timesformer(state: Mapping[str, Any]) -> dict[str, Any]:
     from .original import from_original_timesformer
 
@@ -100,6 +112,13 @@ LAYOUTS = (
     ),
     Layout("hf-vivit", "vivit", lambda keys: any(k.startswith("vivit.") for k in keys), _hf_vivit),
     Layout(
+        "hf-videomae", "videomae",
+        lambda keys: any(k.startswith("videomae.") for k in keys), _hf_videomae,
+    ),
+    Layout(
+        "hf-vjepa2", "vjepa2", lambda keys: any(k.startswith("vjepa2.") for k in keys), _hf_vjepa2,
+    ),
+    Layout(
         "original-timesformer", "timesformer",
         lambda keys: any(k.endswith(("temporal_attn.qkv.weight", "pos_embed")) for k in keys),
         _original_timesformer, _original_timesformer_config,
@@ -123,7 +142,9 @@ def detect_layout(state: Mapping[str, Any]) -> Layout:
     for layout in LAYOUTS:
         if layout.matches(keys):
             return layout
-    raise KeyError("not a TimeSformer, ViViT or MViT checkpoint (no known key layout)")
+    raise KeyError(
+        "not a TimeSformer, ViViT, MViT, VideoMAE or V-JEPA 2 checkpoint (no known key layout)"
+    )
 
 
 def prepare(

@@ -25,7 +25,21 @@ FromList = Annotated[
 ]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Look inside directories.")]
 ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Registry name or alias (see `vidcls models`).")
+    str | None,
+    typer.Option(
+        "--model", "-m",
+        help="Registry name or alias (see `vidcls models`), or a hub classifier without an "
+        "entry: hf:OWNER/REPO or hf:FOLDER. Default: timesformer, or the family of --weights.",
+    ),
+]  # fmt: skip
+FramesOpt = Annotated[
+    int | None, typer.Option("--frames", min=1, help="Frames per clip (default: the model's).")
+]
+StrideOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--stride", min=1, help="Take 1 frame in N at the reference rate (default: the model's)."
+    ),  # noqa: E501
 ]
 WeightsOpt = Annotated[
     str | None,
