@@ -175,6 +175,28 @@ def test_hub_repo_id_from_the_cache_offline(tmp_path: Path, clip: Path) -> None:
     assert missing.returncode != 0 and "not in the Hugging Face cache" in missing.stderr
 
 
+def test_an_unreachable_hub_fails_at_once_for_a_hub_repo_id(tmp_path: Path, monkeypatch) -> None:
+    """hf:OWNER/REPO takes main's fast-fail path as registry entries do: with the hub's port
+    closed, an uncached repo fails in well under 2 s naming the fixes, a cached one is used."""
+    import time
+
+    from huggingface_hub import constants
+
+    from vidcls.network import fetch_configs
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    started = time.perf_counter()
+    with pytest.raises(WeightsError, match=r"hf:someone/absent: cannot reach .*HF_ENDPOINT"):
+        fetch_configs("someone/absent", ("preprocessor_config.json",))
+    assert time.perf_counter() - started < 2.0
+    folder = save_hub_folder(tiny_vivit(num_frames=4, image_size=32, num_labels=3), tmp_path / "f")
+    snapshot = prefill_hf_cache(tmp_path / "hub", "someone/present", folder)
+    assert fetch_configs("someone/present", ("preprocessor_config.json",)) == snapshot
+
+
 def test_bad_hub_names() -> None:
     with pytest.raises(UsageError, match="not a hub repo id"):
         vidcls.load_model("hf:./no/such/folder")
