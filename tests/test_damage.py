@@ -182,3 +182,26 @@ def test_clean_videos_get_no_warning(tmp_path: Path) -> None:
     assert code == 0, err
     assert all(r["warnings"] == [] for r in json.loads(out)), out
     assert not [line for line in err if line.startswith("warning:")]
+
+
+def test_frames_the_index_lists_past_the_decoded_end_are_reported() -> None:
+    """The sentences from plain facts: frames missing at the end, a leap counted many times."""
+    from vidcls.decode import DecodeStats
+    from vidcls.facts import warnings_of
+    from vidcls.video import VideoInfo
+
+    info = VideoInfo(
+        file="x.mp4", container="mp4", codec="h264", pix_fmt="yuv420p", width=64, height=64,
+        coded_width=64, coded_height=64, rotation=0, duration=10.0, fps=30.0, vfr=False,
+        frame_count=300, audio_streams=0, seekable=True, header_duration=10.0,
+    )  # fmt: skip
+    stats = DecodeStats(frames=200, end_time=6.64, last_step=1 / 30, finished=True)
+    assert warnings_of(info, stats) == (
+        "the frames after 6.67 s did not decode (the index lists frames to 10.00 s)",
+    )
+    stats.finished = False  # stopped on purpose once every window was served: nothing missing
+    assert warnings_of(info, stats) == ()
+    info.jumps = [(1.0 + i, 2.5) for i in range(20)]
+    assert warnings_of(info, stats) == (
+        "its timestamps leap 20+ times, the first forward 2.50 s at 1.00 s",
+    )

@@ -165,7 +165,7 @@ def test_output_is_atomic_when_the_run_dies(files, tmp_path: Path, monkeypatch) 
 FILE_FIELDS = {
     "type", "schema_version", "vidcls_version", "file", "model", "weights", "duration", "fps",
     "vfr", "rotation", "width", "height", "start", "end", "span", "num_windows", "crops",
-    "frames_decoded", "corrupt_packets", "classes", "run_key",
+    "frames_decoded", "corrupt_packets", "warnings", "classes", "run_key",
 }  # fmt: skip
 
 
