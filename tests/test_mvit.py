@@ -214,6 +214,11 @@ def test_cli_predicts_with_a_torchvision_pth(tmp_path: Path) -> None:
     record = json.loads(result.stdout)
     assert record["model"] == "mvit" and record["crops"] == 1 and record["num_windows"] >= 1
     assert {t["label"] for t in record["top_k"]} <= set(package_labels("kinetics400"))
+    # another frame count is refused before decoding, in one line, not mid-batch
+    result = CliRunner().invoke(app, [*args, "--frames", "8", "--device", "cpu"])
+    assert result.exit_code == 1
+    assert "takes 16 frames of 224×224, but 'mvit' feeds it 8 of 224×224" in result.output
+    assert "internal error" not in result.output
 
 
 @pytest.mark.parametrize(("name", "gmac"), [("mvit", 64.224), ("mvit-v1", 70.599)])

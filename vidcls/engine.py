@@ -142,7 +142,7 @@ class Classifier:
                 f"{loaded.source}: {len(loaded.labels)} classes, but the symmetries of "
                 f"'{loaded.spec.name}' are defined on its {loaded.spec.num_classes}"
             )
-        # ViViT and VideoMAE have one position table: say so before decoding, not mid-batch
+        # ViViT, VideoMAE and MViT have fixed position tables: say so before decoding, not mid-batch
         fixed = getattr(loaded.model, "input_shape", None)
         spec = loaded.spec
         if fixed is not None and tuple(fixed) != (spec.num_frames, spec.crop, spec.crop):

@@ -311,6 +311,8 @@ class MViT(nn.Module):
             image_size // patch_stride[2],
         )
         self.grid = grid
+        # the protocol the tables were sized for, for the engine to check before decoding
+        self.input_shape = (num_frames, image_size, image_size)
         self.cls_token = nn.Parameter(torch.zeros(dim))
         self.version = version
         if version == 1:
