@@ -11,7 +11,7 @@ thread.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .config import FileOptions, Runtime
     from .facts import FileFacts
     from .loading import LoadedModel
+    from .registry import ModelSpec
 
 Scored = tuple[Item, "np.ndarray | None", float]  # an item, its window's probabilities, seconds
 
@@ -83,7 +84,8 @@ def _window(
     gathered.seconds += seconds
     record = None
     if options.mode == "segment":
-        record = records.window_record(item.file, item.start, item.end, probs, answer)  # type: ignore[arg-type]
+        shown = answer.probabilities(probs)  # type: ignore[arg-type]
+        record = records.window_record(item.file, item.start, item.end, shown, answer)
         gathered.windows.append(record)
     return WindowDone(item.file, len(gathered.spans), gathered.total, record)
 
@@ -108,15 +110,16 @@ def _finish(
     record = records.file_record(
         facts, identity.model, identity.weights, count, options, identity.run_key
     )
+    # the mean over windows of what the engine averaged over views (softmaxes or logits)
     table = np.stack(gathered.probs)
     if options.mode == "predict":
-        record["top_k"] = answer.top_k(table.mean(0))
+        record["top_k"] = answer.top_k(answer.probabilities(table.mean(0)))
     else:
         hop = facts.hop if facts.hop is not None else facts.span
         shortest = options.min_duration
         if shortest is None:
             shortest = default_min_duration(facts.span, hop)
-        segments = _segments(gathered.spans, table, answer, facts, shortest)
+        segments = _segments(gathered.spans, answer.probabilities(table), answer, facts, shortest)
         record.update(records.segment_fields(hop, shortest, gathered.windows, segments))
         for segment in segments:
             yield SegmentDone(facts.file, records.segment_record(facts.file, segment))
@@ -147,6 +150,12 @@ def _segments(
     return [record for _, _, record in sorted(out, key=lambda x: x[:2])]
 
 
+def answer_for(labels: Sequence[str], options: FileOptions, spec: ModelSpec) -> records.Answer:
+    """How a model's scores become answers: its labels, heads and view averaging, the options'
+    classes and k. Every driver builds it here."""
+    return records.Answer.of(labels, options, spec.head_ranges(len(labels)), spec.average)
+
+
 def run(
     loaded: LoadedModel,
     names: Iterable[str],
@@ -160,9 +169,9 @@ def run(
     in a producer thread while the current ones run; without, all of it runs in this thread."""
     from .engine import Classifier
 
-    answer = records.Answer.of(loaded.labels, options, loaded.spec.head_ranges(len(loaded.labels)))
+    answer = answer_for(loaded.labels, options, loaded.spec)
     crops = options.crops or loaded.spec.crops
-    classifier = Classifier(loaded, crops, runtime.batch_size, answer.subset, runtime.compile)
+    classifier = Classifier(loaded, crops, runtime.batch_size, answer, runtime.compile)
     items = decode_files(names, loaded.spec, options, stdin)
     pairs = ((item, item.views if isinstance(item, Decoded) else None) for item in items)
     scored = classifier.run(pairs, prefetch=overlap)

@@ -31,6 +31,9 @@ class Answer:
     # a model with several heads: each head's name and its classes (in the subset), which get
     # a top-k of their own; () for one head over every class
     heads: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # what the engine averages over views: "softmax" scores, or raw "logits" that become
+    # probabilities only after the mean (registry `average`)
+    average: str = "softmax"
 
     @classmethod
     def of(
@@ -38,6 +41,7 @@ class Answer:
         labels: Sequence[str],
         options: FileOptions,
         heads: Sequence[tuple[str, Sequence[int]]] = (),
+        average: str = "softmax",
     ) -> Answer:
         subset = class_subset(labels, options.classes)
         k = min(options.top_k, len(subset) if subset else len(labels))
@@ -47,7 +51,29 @@ class Answer:
             (name, tuple(i for i in classes if subset is None or i in subset))
             for name, classes in heads
         )
-        return cls(list(labels), subset, k, tuple((n, c) for n, c in chosen if c))
+        return cls(list(labels), subset, k, tuple((n, c) for n, c in chosen if c), average)
+
+    def softmax_groups(self) -> list[list[int]] | None:
+        """The classes each softmax runs over: one per head, or the --classes subset; None for
+        one softmax over every class. The others get probability 0."""
+        if self.heads:
+            return [list(classes) for _, classes in self.heads]
+        return None if self.subset is None else [list(self.subset)]
+
+    def probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """What the engine averaged, as probabilities: softmax scores as they are; averaged
+        logits through the softmax (per group), along the last axis."""
+        import numpy as np
+
+        if self.average == "softmax":
+            return scores
+        groups = self.softmax_groups() or [list(range(scores.shape[-1]))]
+        probs = np.zeros_like(scores, dtype=np.float64)
+        for group in groups:
+            part = scores[..., group].astype(np.float64)
+            part = np.exp(part - part.max(-1, keepdims=True))
+            probs[..., group] = part / part.sum(-1, keepdims=True)
+        return probs.astype(np.float32)
 
     def top_k(self, probs: np.ndarray) -> list[dict[str, Any]]:
         """The k best classes; with several heads, each head's k best in head order, each item
