@@ -90,10 +90,14 @@ def test_predict_clips_n() -> None:
 
 
 def test_segment_windows_every_hop_inside_the_video() -> None:
-    windows = segment_plan(TSF, 60.0).windows  # hop = span
+    windows = segment_plan(TSF, 60.0).windows  # the default hop: a third of the span
     starts = [w.start for w in windows]
-    assert starts[:7] == pytest.approx([k * TSF.span for k in range(7)])
+    hop = TSF.span / 3
+    assert starts[:7] == pytest.approx([k * hop for k in range(7)])
     assert starts[-1] == pytest.approx(60 - TSF.span)  # the tail gets an end-aligned window
+    assert starts[-2] < starts[-1] < starts[-2] + hop
+    windows = segment_plan(TSF, 60.0, hop=TSF.span).windows
+    assert [w.start for w in windows][:7] == pytest.approx([k * TSF.span for k in range(7)])
     windows = segment_plan(TSF, 60.0, hop=2.0).windows
     assert [w.start for w in windows] == pytest.approx(
         [2.0 * k for k in range(26)] + [60 - TSF.span]

@@ -147,9 +147,9 @@ def segment(
 ) -> dict[str, Any]:
     """Per-window top-k with start/end seconds, and windows merged into labelled segments.
 
-    Options: those of predict, plus hop (seconds, default the span) and min_duration (seconds,
-    default the span, or span + hop when the hop is shorter: shorter segments are folded into
-    their neighbours; 0 keeps them all).
+    Options: those of predict, plus hop (seconds, default a third of the span) and min_duration
+    (seconds, default span + hop when windows overlap, else the span: shorter segments are
+    folded into their neighbours; 0 keeps them all).
     """
     return _result(_prepare(model, "segment", options), video)
 

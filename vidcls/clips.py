@@ -139,9 +139,14 @@ def predict_plan(
     return Plan(windows, _keep_all, span, None, start, end)
 
 
+# segment's default hop as a share of the span: the one that labels the most of a video's
+# duration correctly (README, "How clips are taken": the measurement, and what it costs)
+HOP_FRACTION = 1 / 3
+
+
 def default_hop(span: float) -> float:
     """Seconds between the windows of `segment` when the user names none."""
-    return span
+    return span * HOP_FRACTION
 
 
 def segment_plan(

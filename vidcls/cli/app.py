@@ -362,14 +362,14 @@ def segment(
     frames: FramesOpt = None,
     stride: StrideOpt = None,
     hop: Annotated[
-        float | None, typer.Option(min=0.001, help="Seconds between windows (default: the span).")
+        float | None, typer.Option(min=0.001, help="Seconds between windows (default: a third of the span).")
     ] = None,
     min_duration: Annotated[
         float | None,
         typer.Option(
             min=0.0,
-            help="Fold segments shorter than this into their neighbours (default: the span, or "
-            "span + hop when the hop is shorter; 0 keeps them all).",
+            help="Fold segments shorter than this into their neighbours (default: span + hop when "
+            "windows overlap, else the span; 0 keeps them all).",
         ),
     ] = None,
     top_k: TopKOpt = 5,
