@@ -401,6 +401,62 @@ def probe(
         raise typer.Exit(1)
 
 
+@app.command("eval")
+def evaluate_command(
+    predictions: Annotated[
+        str, typer.Argument(help="vidcls json/jsonl, ActivityNet results JSON or THUMOS lines.")
+    ],
+    ground_truth: Annotated[
+        str,
+        typer.Argument(help="ActivityNet JSON (database), a THUMOS folder, or vidcls records."),
+    ],
+    tiou: Annotated[
+        str,
+        typer.Option(help="tIoU thresholds, START:STEP:STOP or a list (THUMOS: 0.3:0.1:0.7)."),
+    ] = "0.5:0.05:0.95",
+    subset: Annotated[
+        str | None, typer.Option(help="Only the ground truth's videos of this subset.")
+    ] = None,
+    video_id: Annotated[
+        str,
+        typer.Option("--video-id", help="How vidcls records name videos: stem, name or path."),
+    ] = "stem",
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="table, json or csv (default: table on a terminal)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a timeline against annotations: AP per class and mAP at each tIoU (ActivityNet's
+    protocol), the average mAP, and the share of annotated time labelled correctly."""
+    from .. import evaluate as scoring
+
+    if as_json:
+        fmt = fmt or "json"
+    if fmt is None:
+        fmt = "table" if sys.stdout.isatty() else "json"
+    if fmt not in ("table", "json", "csv"):
+        raise UsageError(f"eval prints table, json or csv, not '{fmt}'")
+    style = scoring.check_style(video_id)
+    thresholds = scoring.parse_tiou(tiou)
+    truth = scoring.read_truth(ground_truth, subset, style)
+    detections = scoring.read_predictions(predictions, style)
+    report = scoring.evaluate(truth, detections, thresholds)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    elif fmt == "csv":
+        import csv
+
+        from ..output.terminal import eval_rows
+
+        rows = csv.writer(sys.stdout, lineterminator="\n")
+        rows.writerows(eval_rows(report.as_dict()))
+    else:
+        from ..output.terminal import eval_table
+
+        Console().print(eval_table(report.as_dict()))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

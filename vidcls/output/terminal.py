@@ -176,3 +176,31 @@ def probe_table(records: list[dict[str, Any]]) -> Table:
             yes[r["first_second_decodes"]], yes[r["last_second_decodes"]],
         )  # fmt: skip
     return table
+
+
+def eval_rows(report: dict[str, Any]) -> list[list[str]]:
+    """`vidcls eval` as rows: a header of the thresholds, a row per class, mAP, then the
+    average mAP and the share of annotated time labelled correctly."""
+    thresholds = [f"{t:g}" for t in report["tiou"]]
+    rows = [["class", "instances", *(f"AP@{t}" for t in thresholds)]]
+    for label, entry in report["classes"].items():
+        rows.append([label, str(entry["instances"]), *(f"{ap:.6f}" for ap in entry["AP"])])
+    rows.append(["mAP", "", *(f"{m:.6f}" for m in report["mAP"])])
+    rows.append(["average mAP", "", f"{report['average_mAP']:.6f}"])
+    share = report["duration_correct"]
+    rows.append(["duration labelled correctly", "", "" if share is None else f"{share:.6f}"])
+    return rows
+
+
+def eval_table(report: dict[str, Any]) -> Table:
+    rows = eval_rows(report)
+    title = (
+        f"{report['videos']} video(s), {report['detections']} detection(s) · average mAP "
+        f"{report['average_mAP']:.4f}"
+    )
+    table = Table(title=title, title_justify="left")
+    for n, name in enumerate(rows[0]):
+        table.add_column(name, justify="left" if n == 0 else "right")
+    for row in rows[1:]:
+        table.add_row(Text(row[0]), *row[1:], *([""] * (len(rows[0]) - len(row))))
+    return table
