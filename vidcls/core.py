@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import records
 from .events import Event, Failed, FileDone, Noted, SegmentDone, Started, Timed, Warned, WindowDone
-from .segments import default_min_duration, merge_windows
+from .segments import default_min_duration, merge_windows, pieces
 from .windows import Closed, Decoded, Item, Opened, Unreadable, decode_files
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ def _finish(
         facts, identity.model, identity.weights, count, options, identity.run_key
     )
     table = np.stack(gathered.probs)
+    curves = None
     if options.mode == "predict":
         record["top_k"] = answer.top_k(table.mean(0))
     else:
@@ -121,9 +122,37 @@ def _finish(
         record.update(records.segment_fields(hop, shortest, gathered.windows, segments))
         for segment in segments:
             yield SegmentDone(facts.file, records.segment_record(facts.file, segment))
-    yield FileDone(facts.file, record)
+        curves = top_curves(gathered.spans, table, answer, facts.start, facts.end)
+    yield FileDone(facts.file, record, curves)
     total = time.time() - gathered.started
     yield Timed(facts.file, count, facts.decode_seconds, facts.convert_seconds, gathered.seconds, total)  # fmt: skip # noqa: E501
+
+
+def top_curves(
+    spans: list[tuple[float, float]],
+    table: np.ndarray,
+    answer: records.Answer,
+    start: float,
+    end: float,
+) -> dict[str, Any]:
+    """The top-k classes' probabilities over time (piecewise constant between window edges),
+    the classes ranked by their probability integrated over the timeline."""
+    import numpy as np
+
+    cut, probs = pieces(spans, table, end, start)
+    lengths = cut[:, 1] - cut[:, 0]
+    candidates = np.arange(table.shape[1]) if answer.subset is None else np.asarray(answer.subset)
+    weight = (probs[:, candidates] * lengths[:, None]).sum(0)
+    chosen = candidates[np.argsort(-weight, kind="stable")][: answer.k]
+    classes = [
+        {
+            "label": answer.labels[c],
+            "index": int(c),
+            "probs": [round(float(p), 6) for p in probs[:, c]],
+        }  # fmt: skip # noqa: E501
+        for c in chosen
+    ]
+    return {"pieces": [[round(float(a), 6), round(float(b), 6)] for a, b in cut], "classes": classes}  # fmt: skip # noqa: E501
 
 
 def run(

@@ -395,3 +395,26 @@ def merge_windows(
         runs = _fold(runs, spans, mass, min_duration)
     bounds = _place(runs, spans, extents, probs, min_duration)
     return _segments(bounds, runs, spans, table, mass, labels, extents.mean(1))
+
+
+def class_proposals(
+    spans: np.ndarray, probs: np.ndarray, share: float = 0.5
+) -> list[tuple[float, float, float]]:
+    """One class's own segments, as proposals that may overlap other classes': the runs of
+    pieces (P, 2) where its probability (P,) reaches `share` of its peak, each scored with its
+    mean probability over time."""
+    import numpy as np
+
+    spans = np.asarray(spans, dtype=np.float64).reshape(-1, 2)
+    probs = np.asarray(probs, dtype=np.float64)
+    if not len(probs) or probs.max() <= 0:
+        return []
+    above = probs >= share * probs.max()
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], above.astype(np.int8), [0]])))
+    out = []
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        lengths = spans[a:b, 1] - spans[a:b, 0]
+        total = float(lengths.sum())
+        score = float((probs[a:b] * lengths).sum() / total) if total > 0 else float(probs[a])
+        out.append((float(spans[a, 0]), float(spans[b - 1, 1]), score))
+    return out
