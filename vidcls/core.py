@@ -135,15 +135,22 @@ def top_curves(
     start: float,
     end: float,
 ) -> dict[str, Any]:
-    """The top-k classes' probabilities over time (piecewise constant between window edges),
-    the classes ranked by their probability integrated over the timeline."""
+    """The probabilities over time (piecewise constant between window edges) of every class
+    among the top k at some moment, at least k of them, ranked by their probability integrated
+    over the timeline. A class's rank at a moment among these is its rank among all classes,
+    down to k: what `--multi-label` reads."""
     import numpy as np
 
     cut, probs = pieces(spans, table, end, start)
     lengths = cut[:, 1] - cut[:, 0]
     candidates = np.arange(table.shape[1]) if answer.subset is None else np.asarray(answer.subset)
     weight = (probs[:, candidates] * lengths[:, None]).sum(0)
-    chosen = candidates[np.argsort(-weight, kind="stable")][: answer.k]
+    by_weight = np.argsort(-weight, kind="stable")
+    ranks = np.argsort(np.argsort(-probs[:, candidates], axis=1, kind="stable"), axis=1)
+    somewhere = (ranks < answer.k).any(0)
+    keep = somewhere.copy()
+    keep[by_weight[: answer.k]] = True
+    chosen = candidates[[i for i in by_weight if keep[i]]]
     classes = [
         {
             "label": answer.labels[c],
@@ -152,7 +159,11 @@ def top_curves(
         }  # fmt: skip # noqa: E501
         for c in chosen
     ]
-    return {"pieces": [[round(float(a), 6), round(float(b), 6)] for a, b in cut], "classes": classes}  # fmt: skip # noqa: E501
+    return {
+        "pieces": [[round(float(a), 6), round(float(b), 6)] for a, b in cut],
+        "classes": classes,
+        "shown": min(answer.k, len(classes)),  # the first ones: the top k by weight, to draw
+    }
 
 
 def run(
