@@ -50,6 +50,7 @@ from .options import (
     Videos,
     WeightsOpt,
     WorkersOpt,
+    check_timeline_options,
     choose_format,
     parse_classes,
     parse_clips,
@@ -242,6 +243,9 @@ def _classify(
     ray: str | None,
     quiet: bool,
     verbose: bool,
+    video_id: str = "stem",
+    multi_label: int = 1,
+    overlay: str | None = None,
 ) -> None:
     """predict and segment: resolve every option once, then run the session."""
     from .. import config
@@ -251,7 +255,8 @@ def _classify(
     batch = config.parse_batch_size(batch_size)
     named = expand(videos or [], from_list, recursive)
     chosen = choose_format(fmt, as_json, output, len(named), options.mode)
-    destination = Destination(chosen, output, resume)
+    check_timeline_options(chosen, named, options.top_k, video_id, multi_label, overlay)
+    destination = Destination(chosen, output, resume, video_id, multi_label, overlay)
     placement = _placement(gpus, workers, ray, device, named)
     part = parse_shard(shard)
     names = named[part[0] :: part[1]] if part else named
@@ -359,6 +364,29 @@ def segment(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     strict: StrictOpt = False,
+    video_id: Annotated[
+        str,
+        typer.Option(
+            "--video-id", help="activitynet, thumos: a video's id is its path's stem, name or path."
+        ),
+    ] = "stem",
+    multi_label: Annotated[
+        int,
+        typer.Option(
+            "--multi-label",
+            min=1,
+            metavar="K",
+            help="activitynet, thumos: the top K classes' own segments (overlapping), not the "
+            "timeline's.",
+        ),
+    ] = 1,  # fmt: skip
+    overlay: Annotated[
+        str | None,
+        typer.Option(
+            metavar="OUT.mp4",
+            help="Also write the video with the segment's label and a timeline bar drawn on it.",
+        ),
+    ] = None,
 ) -> None:
     """A timeline of actions: windows every --hop seconds, merged into segments."""
     from ..config import FileOptions
@@ -373,6 +401,7 @@ def segment(
         model=model, weights=weights, labels=labels, offline=offline, fmt=fmt, as_json=as_json,
         output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
         compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
+        video_id=video_id, multi_label=multi_label, overlay=overlay,
     )  # fmt: skip
 
 

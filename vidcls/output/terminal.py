@@ -25,13 +25,44 @@ def short_clock(seconds: float) -> str:
 class TableWriter(Writer):
     """For people: a summary line, top-k with bars, or a timeline and the segments."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, sparklines: bool = False) -> None:
         super().__init__(console.file)
         self.console = console
+        self.sparklines = sparklines
 
     def write(self, event: Event) -> None:
         if isinstance(event, FileDone):
-            render_table(event.record, self.console)
+            curves = event.curves if self.sparklines else None
+            render_table(event.record, self.console, curves)
+
+
+_TICKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(pieces: list[list[float]], probs: list[float], start: float, end: float, width: int) -> str:  # fmt: skip # noqa: E501
+    """A class's probability over [start, end] in `width` cells, ▁ (0) to █ (1): each cell the
+    time-weighted mean of the pieces it covers."""
+    import numpy as np
+
+    spans = np.asarray(pieces, dtype=np.float64).reshape(-1, 2)
+    values = np.asarray(probs, dtype=np.float64)
+    edges = np.linspace(start, end, width + 1)
+    cells = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        overlap = (np.minimum(spans[:, 1], b) - np.maximum(spans[:, 0], a)).clip(0)
+        total = overlap.sum()
+        level = float((values * overlap).sum() / total) if total > 0 else 0.0
+        cells.append(_TICKS[min(len(_TICKS) - 1, max(0, round(level * (len(_TICKS) - 1))))])
+    return "".join(cells)
+
+
+def sparklines(curves: dict[str, Any], start: float, end: float, width: int) -> list[Text]:
+    """A sparkline per top class, its label after it."""
+    lines = []
+    for n, track in enumerate(curves["classes"][: curves["shown"]]):
+        line = Text(sparkline(curves["pieces"], track["probs"], start, end, width), style=COLOURS[n % len(COLOURS)])  # fmt: skip # noqa: E501
+        lines.append(line.append(" " + track["label"], style="default"))
+    return lines
 
 
 COLOURS = ["cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta",
@@ -74,7 +105,9 @@ def timeline(segments: list[dict[str, Any]], start: float, end: float, width: in
     return [bar, legend]
 
 
-def render_table(record: dict[str, Any], console: Console) -> None:
+def render_table(
+    record: dict[str, Any], console: Console, curves: dict[str, Any] | None = None
+) -> None:
     console.print(_summary(record), highlight=False, soft_wrap=True)
     table = Table(box=None, pad_edge=False)
     if "segments" in record:
@@ -82,6 +115,11 @@ def render_table(record: dict[str, Any], console: Console) -> None:
             width = max(10, min(console.width, 120) - 1)
             for line in timeline(record["segments"], record["start"], record["end"], width):
                 console.print(line, soft_wrap=True)
+            if curves and curves["pieces"]:
+                longest = max(len(c["label"]) for c in curves["classes"][: curves["shown"]])
+                spark = max(10, width - min(longest, 30) - 1)
+                for line in sparklines(curves, record["start"], record["end"], spark):
+                    console.print(line, soft_wrap=True)
         for column, justify in (("start", "right"), ("end", "right"), ("action", "left"), ("score", "right")):  # fmt: skip # noqa: E501
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for seg in record["segments"]:
