@@ -8,8 +8,8 @@ shows as ?), scaled with the frame, so nothing depends on a font library or the 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,54 +49,64 @@ def text_mask(text: str, scale: int) -> np.ndarray:
     return mask.repeat(scale, 0).repeat(scale, 1)
 
 
-@dataclass(frozen=True)
 class Painter:
     """Draws the segment at each time. `segments` are records' segment dicts (start, end,
-    label, score); `start` and `end` the timeline's range."""
+    label, score) in time order; `start` and `end` the timeline's range. The bar is drawn once
+    per frame size and copied, the segment found by bisection: a long video with thousands of
+    segments costs what a short one does per frame."""
 
-    segments: Sequence[dict[str, Any]]
-    start: float
-    end: float
-
-    def colour(self, label: str) -> tuple[int, int, int]:
+    def __init__(self, segments: Sequence[dict[str, Any]], start: float, end: float) -> None:
+        self.segments = list(segments)
+        self.start, self.end = start, end
         order = list(dict.fromkeys(s["label"] for s in self.segments))
-        return COLOURS[order.index(label) % len(COLOURS)]
+        self.colours = {label: COLOURS[n % len(COLOURS)] for n, label in enumerate(order)}
+        self.starts = [s["start"] for s in self.segments]
+        self.bars: dict[int, np.ndarray] = {}
+        self.texts: dict[tuple[int, int], np.ndarray] = {}
 
     def at(self, t: float) -> dict[str, Any] | None:
-        for seg in self.segments:
-            if seg["start"] <= t < seg["end"]:
-                return seg
-        if self.segments and t >= self.segments[-1]["end"] - 1e-6 and t <= self.end + 1e-6:
-            return self.segments[-1]
-        return None
+        n = bisect.bisect_right(self.starts, t) - 1
+        if n < 0 or t > self.end + 1e-6:
+            return None
+        seg = self.segments[n]
+        last = n == len(self.segments) - 1
+        return seg if t < seg["end"] or (last and t <= seg["end"] + 1e-6) else None
 
     def __call__(self, rgb: np.ndarray, t: float) -> None:
         height, width = rgb.shape[:2]
         scale = max(1, height // 120)
         self._bar(rgb, t, max(3, height // 60))
+        n = bisect.bisect_right(self.starts, t) - 1
         seg = self.at(t)
         if seg is None:
             return
-        mask = text_mask(f"{seg['label']} {seg['score']:.2f}", scale)
+        key = (n, scale)
+        if key not in self.texts:
+            self.texts = {key: text_mask(f"{seg['label']} {seg['score']:.2f}", scale)}
+        mask = self.texts[key]
         pad = 2 * scale
         swatch = 7 * scale
         box_h = min(height, mask.shape[0] + 2 * pad)
         box_w = min(width, swatch + mask.shape[1] + 3 * pad)
         region = rgb[:box_h, :box_w]
         region[:] = (region.astype(np.uint16) // 4).astype(np.uint8)  # darkened, still visible
-        region[pad : pad + swatch, pad : pad + swatch] = self.colour(seg["label"])
+        region[pad : pad + swatch, pad : pad + swatch] = self.colours[seg["label"]]
         x0 = 2 * pad + swatch
         shown = mask[: max(0, box_h - pad), : max(0, box_w - x0)]
         rgb[pad : pad + shown.shape[0], x0 : x0 + shown.shape[1]][shown] = 255
 
     def _bar(self, rgb: np.ndarray, t: float, thickness: int) -> None:
         height, width = rgb.shape[:2]
+        if width not in self.bars:
+            row = np.zeros((width, 3), dtype=np.uint8)
+            length = max(self.end - self.start, 1e-9)
+            for seg in self.segments:
+                a = int(round((seg["start"] - self.start) / length * width))
+                b = int(round((seg["end"] - self.start) / length * width))
+                row[max(0, a) : max(0, b)] = self.colours[seg["label"]]
+            self.bars[width] = row
         bar = rgb[height - thickness :]
-        length = max(self.end - self.start, 1e-9)
-        for seg in self.segments:
-            a = int(round((seg["start"] - self.start) / length * width))
-            b = int(round((seg["end"] - self.start) / length * width))
-            bar[:, max(0, a) : max(0, b)] = self.colour(seg["label"])
+        bar[:] = self.bars[width]
         if self.start <= t <= self.end:
-            x = min(width - 1, int((t - self.start) / length * width))
+            x = min(width - 1, int((t - self.start) / max(self.end - self.start, 1e-9) * width))
             bar[:, max(0, x - 1) : x + 1] = 255

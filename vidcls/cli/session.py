@@ -37,7 +37,7 @@ class Destination:
     path: str | None = None
     resume: bool = False
     video_id: str = "stem"  # activitynet, thumos: how a path names its video
-    multi_label: int = 1  # activitynet, thumos: the top K classes' own segments
+    multi_label: int = 1  # activitynet, thumos: each class's runs among the top K
     overlay: str | None = None  # segment --overlay: the video to write with the timeline drawn
 
     @property
