@@ -158,6 +158,11 @@ def test_readers_agree_across_formats(tmp_path):
     thumos.write_text("v1 0.0 10.0 jump 0.9\nv1 20.0 26.0 run 0.8\n")
     assert sorted(read_predictions(str(jsonl))) == sorted(from_anet)
     assert sorted(read_predictions(str(thumos))) == sorted(from_anet)
+    # vidcls's records serve as ground truth too (a reviewed timeline)
+    as_truth = read_truth(str(jsonl))
+    assert [(i.video, i.start, i.end, i.label) for i in as_truth] == [
+        ("v1", 0.0, 10.0, "jump"), ("v1", 20.0, 26.0, "run")
+    ]  # fmt: skip
     # a THUMOS ground-truth folder
     folder = tmp_path / "thumos"
     folder.mkdir()

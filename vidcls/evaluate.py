@@ -148,22 +148,34 @@ def average_precision(
 def duration_correct(truth: Sequence[Instance], detections: Sequence[Instance]) -> float | None:
     """The share of annotated time where the highest-scoring detection covering it has one of
     the labels annotated there (time no detection covers counts as wrong)."""
+    gts_of = _by_video(truth)
+    dets_of = _by_video(detections)
     annotated = correct = 0.0
-    videos = {t.video for t in truth}
-    for video in videos:
-        gts = [t for t in truth if t.video == video]
-        dets = [d for d in detections if d.video == video]
-        cuts = sorted({x for s in (*gts, *dets) for x in (s.start, s.end)})
-        for a, b in zip(cuts, cuts[1:], strict=False):
-            middle = (a + b) / 2
-            there = {g.label for g in gts if g.start <= middle < g.end}
-            if not there:
-                continue
-            annotated += b - a
-            covering = [d for d in dets if d.start <= middle < d.end]
-            if covering and max(covering, key=lambda d: d.score).label in there:
-                correct += b - a
+    for video, gts in gts_of.items():
+        dets = dets_of.get(video, [])
+        cuts = np.unique([x for s in (*gts, *dets) for x in (s.start, s.end)])
+        lengths, middle = np.diff(cuts), (cuts[1:] + cuts[:-1]) / 2
+        g = np.array([[s.start, s.end] for s in gts])
+        inside = (g[:, 0] <= middle[:, None]) & (middle[:, None] < g[:, 1])  # (pieces, gts)
+        there = inside.any(1)
+        annotated += float(lengths[there].sum())
+        if not dets:
+            continue
+        d = np.array([[s.start, s.end, s.score] for s in dets])
+        covers = (d[:, 0] <= middle[:, None]) & (middle[:, None] < d[:, 1])  # (pieces, dets)
+        best = np.where(covers, d[:, 2], -np.inf).argmax(1)
+        best_label = np.array([dets[b].label for b in best], dtype=object)
+        gt_labels = np.array([s.label for s in gts], dtype=object)
+        hit = (inside & (gt_labels[None, :] == best_label[:, None])).any(1) & covers.any(1)
+        correct += float(lengths[hit & there].sum())
     return correct / annotated if annotated > 0 else None
+
+
+def _by_video(instances: Iterable[Instance]) -> dict[str, list[Instance]]:
+    out: dict[str, list[Instance]] = {}
+    for inst in instances:
+        out.setdefault(inst.video, []).append(inst)
+    return out
 
 
 def evaluate(
@@ -173,12 +185,17 @@ def evaluate(
     if not labels:
         raise UsageError("the ground truth holds no annotated segment")
     videos = {t.video for t in truth}
+    truth_of: dict[str, list[Instance]] = {}
+    for t in truth:
+        truth_of.setdefault(t.label, []).append(t)
+    dets_of: dict[str, list[Instance]] = {}
+    for d in detections:
+        dets_of.setdefault(d.label, []).append(d)
     classes: dict[str, list[float]] = {}
     instances: dict[str, int] = {}
     for label in labels:
-        gts = [t for t in truth if t.label == label]
-        dets = [d for d in detections if d.label == label]
-        classes[label] = [float(x) for x in average_precision(gts, dets, tiou)]
+        gts = truth_of[label]
+        classes[label] = [float(x) for x in average_precision(gts, dets_of.get(label, []), tiou)]
         instances[label] = len(gts)
     table = np.array(list(classes.values()))  # (classes, thresholds)
     mean_ap = [float(x) for x in table.mean(0)]
