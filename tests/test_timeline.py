@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from vidcls.cli import app
 from vidcls.events import FileDone
+from vidcls.output.html import short
 from vidcls.output.terminal import TableWriter
 from vidcls_dev import motion as mv
 from vidcls_dev.media import make_video
@@ -185,6 +186,10 @@ def test_html_report_in_chromium(videos, tmp_path: Path) -> None:
         assert float(rect["data-start"]) == seg["start"] and float(rect["data-end"]) == seg["end"]
         assert rect["data-label"] == seg["label"]
     assert any(EVIL in t for t in dom.text)  # shown as text, not run
+    hovers = set(dom.text)  # each segment's tooltip: label, times, score
+    for seg in expected:
+        times = f"{short(seg['start'])}–{short(seg['end'])}"
+        assert f"{seg['label']} · {times} · score {seg['score']:.3f}" in hovers
     thumbs = [a for t, a in dom.elements if t == "img" and a.get("class") == "thumb"]
     assert len(thumbs) == len(expected)
     assert all(a["src"].startswith("data:image/jpeg;base64,/9j/") for a in thumbs)
