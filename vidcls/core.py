@@ -122,7 +122,8 @@ def _finish(
         record.update(records.segment_fields(hop, shortest, gathered.windows, segments))
         for segment in segments:
             yield SegmentDone(facts.file, records.segment_record(facts.file, segment))
-        curves = top_curves(gathered.spans, table, answer, facts.start, facts.end)
+        if options.curves:
+            curves = top_curves(gathered.spans, table, answer, facts.start, facts.end)
     yield FileDone(facts.file, record, curves)
     total = time.time() - gathered.started
     yield Timed(facts.file, count, facts.decode_seconds, facts.convert_seconds, gathered.seconds, total)  # fmt: skip # noqa: E501

@@ -8,6 +8,7 @@ to the session.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -256,6 +257,11 @@ def _classify(
     named = expand(videos or [], from_list, recursive)
     chosen = choose_format(fmt, as_json, output, len(named), options.mode)
     check_timeline_options(chosen, named, options.top_k, video_id, multi_label, overlay)
+    if options.mode == "segment":
+        # only the views that draw or threshold the curves pay for them
+        terminal = chosen == "table" and output in (None, "-") and sys.stdout.isatty()
+        wanted = chosen == "html" or (chosen in ("activitynet", "thumos") and multi_label > 1)
+        options = dataclasses.replace(options, curves=wanted or terminal)
     destination = Destination(chosen, output, resume, video_id, multi_label, overlay)
     placement = _placement(gpus, workers, ray, device, named)
     part = parse_shard(shard)
