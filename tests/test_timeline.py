@@ -252,6 +252,35 @@ def test_overlay_draws_the_timeline(videos, tmp_path: Path) -> None:
     assert np.abs(drawn[50][middle].astype(float) - source[50][middle]).mean() < 4
 
 
+# the process's own high-water mark (VmHWM; ru_maxrss would carry the parent's across exec)
+_PEAK = """
+import sys, av, numpy
+from vidcls.decode import reencode
+def peak():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+before = peak()
+frames = reencode(sys.argv[1], sys.argv[2], lambda rgb, t: None)
+print(frames, (peak() - before) / 1024)
+"""
+
+
+def test_overlay_memory_stays_bounded(tmp_path: Path) -> None:
+    """Re-encoding holds a frame at a time: the peak grows by the codecs' buffers, far less
+    than the decoded video (in a process of its own, so no earlier peak hides it)."""
+    import sys
+
+    src = make_video(tmp_path / "long.mp4", duration=24.0, fps=25, size=(640, 360))
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(src), str(tmp_path / "out.mp4")],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    frames, grew_mb = done.stdout.split()
+    whole_mb = int(frames) * 640 * 360 * 3 / 2**20
+    assert int(frames) == 600 and whole_mb > 390
+    assert float(grew_mb) < 120, (grew_mb, whole_mb)
+
+
 def test_overlay_copies_audio(videos, tmp_path: Path) -> None:
     out = tmp_path / "sound-over.mp4"
     result = cli("segment", str(videos["sound"]), *MOTION, "--overlay", str(out), "-q", "--json")
