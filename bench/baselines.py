@@ -133,12 +133,13 @@ def pyav_plain_frames(
 def load_hf(folder: str | Path, arch: str) -> torch.nn.Module:
     """`from_pretrained` with transformers' defaults (fp32; their default attention)."""
     import torch
-    from transformers import TimesformerForVideoClassification, VivitForVideoClassification
+    import transformers
     from transformers.utils import logging
 
+    from vidcls_dev.bench import HF_CLASSES
+
     logging.disable_progress_bar()
-    cls: Any = TimesformerForVideoClassification if arch == "timesformer" else None
-    cls = cls or VivitForVideoClassification
+    cls: Any = getattr(transformers, HF_CLASSES[arch])
     model = cls.from_pretrained(str(folder)).eval()
     dtype = next(model.parameters()).dtype
     if dtype != torch.float32:

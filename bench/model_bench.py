@@ -1,12 +1,18 @@
 """Model speed per view: transformers (their defaults) vs vidcls fp32 and bf16, random weights.
 
-For `timesformer` and `vivit` at full size (768 wide, 12 layers, the registry's frame count and
-crop; random weights saved in hub layout under bench/out/weights/), one batch of 3 views (one
-window × 3 crops) through:
+MViT (`mvit`, v2-S) has no transformers port: it runs as vidcls fp32 and bf16 only, from
+random weights in torchvision's .pth layout, one centre crop per window as its protocol says,
+beside the others per view. GFLOP / view counts every model's multiply-adds as 2 FLOPs
+(torch's FlopCounterMode, one fp32 view); torchvision's published "GFLOPS" for MViT count one
+per multiply-add, half these figures.
+
+For `timesformer`, `vivit`, `videomae` and `vjepa2-ssv2` at full size (the registry's width,
+depth, frame count and crop; random weights saved in hub layout under bench/out/weights/), one
+batch of 3 views (one window × 3 crops) through:
 
 * `transformers fp32`: `*ForVideoClassification.from_pretrained(folder)` as loaded by default —
-  fp32, eager attention for TimeSformer (it has no other), SDPA for ViViT (its default; the table
-  says which); `--hf-eager` adds ViViT with `attn_implementation="eager"`;
+  fp32, eager attention for TimeSformer (it has no other), SDPA for ViViT, VideoMAE and V-JEPA 2
+  (their default; the table says which); `--hf-eager` adds ViViT with `attn_implementation="eager"`;
 * `vidcls fp32` / `vidcls bf16`: `vidcls.load_model(name, weights=folder, precision=...)`, SDPA
   attention, weights cast once.
 
@@ -49,6 +55,8 @@ HF = "transformers fp32"
 
 
 def hf_call(model: Any, x: Any) -> Callable[[], Any]:
+    if model.config.model_type == "vjepa2":
+        return lambda: model(pixel_values_videos=x).logits
     return lambda: model(pixel_values=x).logits
 
 
@@ -56,10 +64,24 @@ def vidcls_call(model: Any, x: Any) -> Callable[[], Any]:
     return lambda: model(x)
 
 
+def gflop_per_view(model: Any, view: Any) -> float:
+    """FLOPs of one view (2 per multiply-add) as torch's FlopCounterMode counts them."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(view)
+    return counter.get_total_flops() / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--models", nargs="+", default=["timesformer", "vivit"], help="registry names"
+        "--models",
+        nargs="+",
+        default=["timesformer", "vivit", "videomae", "vjepa2-ssv2", "mvit"],
+        help="registry names",
     )
     parser.add_argument(
         "--precisions",
@@ -108,7 +130,16 @@ def main() -> None:
         f"Model, {args.batch} views per call, median of {args.repeat} round(s)"
         + (f" ({bf16_repeat} for bf16)" if bf16_repeat != args.repeat else "")
         + (" — TINY models (smoke run)" if args.tiny else ""),
-        ["model", "variant", "attention", "s / view", "spread (s/call)", "first call s", "× HF"],
+        [
+            "model",
+            "variant",
+            "attention",
+            "GFLOP / view",
+            "s / view",
+            "spread (s/call)",
+            "first call s",
+            "× HF",
+        ],  # fmt: skip
     )
     diffs = Table(
         "Largest |logit difference| on the same random input",
@@ -120,10 +151,13 @@ def main() -> None:
         folder = random_weights(name, tiny=args.tiny)
         gen = torch.Generator().manual_seed(0)
         x = torch.randn(args.batch, spec.num_frames, 3, spec.crop, spec.crop, generator=gen)
+        gflop: float | None = None
 
         variants: dict[str, tuple[str, Callable[[], Any]]] = {}
-        hf = load_hf(folder, spec.arch)
-        variants[HF] = (attention_of(hf), hf_call(hf, x))
+        hf = None
+        if spec.arch != "mvit":  # transformers has no MViT
+            hf = load_hf(folder, spec.arch)
+            variants[HF] = (attention_of(hf), hf_call(hf, x))
         if args.hf_eager and spec.arch == "vivit":
             from transformers import VivitForVideoClassification
 
@@ -136,6 +170,8 @@ def main() -> None:
             model = loaded.model
             xx = x.to(next(model.parameters()).dtype)
             variants[f"vidcls {precision}"] = ("SDPA", vidcls_call(model, xx))
+            if precision == "fp32":
+                gflop = gflop_per_view(model, x[:1])
 
         logits: dict[str, torch.Tensor] = {}
         first: dict[str, float] = {}
@@ -157,20 +193,23 @@ def main() -> None:
                     times[label].append(time.perf_counter() - started)
                     print(f"  round {r + 1}: {label}: {times[label][-1]:.2f} s", flush=True)
 
-        base = median(times[HF]) / args.batch
+        base = median(times[HF]) / args.batch if HF in times else None
         for label in labels:
             per_view = median(times[label]) / args.batch
-            x_hf = ratio(base, per_view)
+            x_hf = ratio(base, per_view) if base is not None else None
             table.add(
                 name,
                 label,
                 variants[label][0],
+                fmt(gflop) if gflop is not None else "—",
                 fmt(per_view, 3),
                 spread(times[label]),
                 fmt(first[label]),
-                fmt(x_hf),
+                fmt(x_hf) if x_hf is not None else "—",
             )
             target = TARGETS.get((name, label))
+            if x_hf is None:
+                continue
             if target is not None:
                 judged = verdict(x_hf >= target, not args.tiny)
                 notes.append(f"{name}: {label} {x_hf:.2f}× {HF} (target ≥ {target}×: {judged})")
@@ -184,6 +223,8 @@ def main() -> None:
                 diffs.add(name, f"{a} vs {b}", f"{diff:.3g}", f"{scale:.3g}")
         del variants, logits, hf
         gc.collect()
+    if any(vidcls.get_spec(n).arch == "mvit" for n in args.models):
+        notes.append("MViT: vidcls's build with N(0, 0.02) on every parameter, torchvision .pth")
     notes.append(
         "random weights (transformers init + N(0, 0.02) noise, seed 0), random N(0, 1) input; "
         "s / view = median seconds per call / views per call"

@@ -122,3 +122,33 @@ def test_compiled_model_pads_short_batches_and_agrees() -> None:
     out = [p for _, p, _ in compiled.run(items)]  # 5 windows in batches of 2: the last is padded
     for a, b in zip(out, eager, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_logits_averaged_over_views_then_one_softmax() -> None:
+    """Scenic's protocol (registry `average = "logits"`): the views of a window average raw
+    logits, and the answer turns the mean over windows into probabilities once, per head or
+    --classes group, which is not the mean of the softmaxes."""
+    import dataclasses
+
+    from vidcls.config import FileOptions
+    from vidcls.core import answer_for
+
+    model = loaded()
+    model = dataclasses.replace(model, spec=dataclasses.replace(model.spec, average="logits"))
+    answer = answer_for(model.labels, FileOptions(), model.spec)
+    items = windows(4)
+    scores = np.stack([p for _, p, _ in Classifier(model, crops=3, answer=answer).run(items)])
+    with torch.no_grad():
+        logits = [model.model(normalize(torch.from_numpy(v), model.spec)) for _, v in items]
+    mean_logits = torch.stack([x.mean(0) for x in logits])  # per window, over its crops
+    np.testing.assert_allclose(scores, mean_logits.numpy(), rtol=0, atol=1e-5)
+    file_probs = answer.probabilities(scores.mean(0))
+    np.testing.assert_allclose(file_probs, mean_logits.mean(0).softmax(-1).numpy(), atol=1e-6)
+    mean_of_softmaxes = torch.stack([x.softmax(-1) for x in logits]).mean((0, 1)).numpy()
+    assert np.abs(file_probs - mean_of_softmaxes).max() > 1e-4  # the two protocols differ here
+    subset = answer_for(model.labels, FileOptions(classes=("b", "d")), model.spec)
+    probs = subset.probabilities(scores.mean(0))
+    assert probs[[0, 2]].tolist() == [0, 0]
+    np.testing.assert_allclose(
+        probs[[1, 3]], mean_logits.mean(0)[[1, 3]].softmax(-1).numpy(), atol=1e-6
+    )

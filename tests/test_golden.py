@@ -179,7 +179,12 @@ def run(workdir: Path, args: list[str]) -> str:
     stdin = None
     if args[0].startswith("<"):
         stdin, args = (workdir / args[0][1:]).read_bytes(), args[1:]
-    env = {"COLUMNS": "160", "HF_HOME": str(workdir / "hf-home"), "HF_HUB_OFFLINE": "1"}
+    env = {
+        "COLUMNS": "160",
+        "HF_HOME": str(workdir / "hf-home"),
+        "VIDCLS_CACHE": str(workdir / "vidcls-cache"),
+        "HF_HUB_OFFLINE": "1",
+    }
     result = CliRunner().invoke(app, args, input=stdin, env=env)
     text = f"$ vidcls {' '.join(args)}\nexit: {result.exit_code}\n--- stdout\n{result.stdout}"
     text += f"--- stderr\n{_masked(result.stderr)}"

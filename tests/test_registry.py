@@ -23,6 +23,10 @@ NAMES = [
     "timesformer-hr", "timesformer-hr-k600", "timesformer-hr-ssv2",
     "timesformer-l", "timesformer-l-k600", "timesformer-l-ssv2",
     "vivit",
+    "vivit-fe", "vivit-l-fe", "vivit-l-fe-k600", "vivit-l-fe-epic", "vivit-scenic",  # issue 28
+    "videomae", "videomae-large", "videomae-huge", "videomae-ssv2",  # issue 27
+    "vjepa2-ssv2", "vjepa2-diving48", "vjepa2-g-ssv2", "vjepa2-g-diving48",
+    "mvit", "mvit-v1",  # torchvision's MViT at plain URLs (issue 31)
     "motion-tiny",  # bundled in the package (issue 5)
 ]  # fmt: skip
 
@@ -52,12 +56,28 @@ def test_protocols(name, frames, stride, fps, span, short, crop, classes) -> Non
 
 def test_normalisation_and_channel_order() -> None:
     for spec in registry().values():
-        if spec.arch == "timesformer":
+        if spec.arch in ("timesformer", "mvit"):
             assert spec.mean == (0.45,) * 3 and spec.std == (0.225,) * 3
             assert spec.channel_order == ("bgr" if spec.labels == "ssv2" else "rgb")
+        elif spec.arch in ("videomae", "vjepa2"):  # ImageNet's (docs/models.md)
+            assert spec.mean == (0.485, 0.456, 0.406) and spec.std == (0.229, 0.224, 0.225)
+            assert spec.channel_order == "rgb"
         else:  # x/127.5 - 1
             assert spec.mean == (0.5,) * 3 and spec.std == (0.5,) * 3
     assert get_spec("vivit").label_names == "package"
+
+
+def test_videomae_and_vjepa2_protocols() -> None:
+    kinetics = get_spec("videomae")
+    assert (kinetics.num_frames, kinetics.frame_stride, kinetics.short_side) == (16, 4, 224)
+    assert kinetics.repo == "MCG-NJU/videomae-base-finetuned-kinetics" and kinetics.crops == 3
+    assert get_spec("videomae-ssv2").sampling == "segments"
+    for name, frames, crop in [("vjepa2-ssv2", 16, 256), ("vjepa2-g-ssv2", 64, 384),
+                               ("vjepa2-diving48", 32, 256), ("vjepa2-g-diving48", 32, 384)]:  # fmt: skip # noqa: E501
+        spec = get_spec(name)
+        # resize to crop × 256/224, then crop (transformers' VJEPA2VideoProcessor)
+        assert (spec.num_frames, spec.crop, spec.short_side) == (frames, crop, crop * 256 // 224)
+    assert all(get_spec(n).average == "softmax" for n in NAMES if n.startswith(("videomae", "vjepa2")))  # fmt: skip # noqa: E501
 
 
 def test_large_models_point_at_the_public_mirror() -> None:

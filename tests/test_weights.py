@@ -239,7 +239,9 @@ def test_missing_and_unexpected_keys_are_named(tmp_path: Path) -> None:
 
 def test_not_a_checkpoint(tmp_path: Path) -> None:
     torch.save({"weight": torch.zeros(3)}, tmp_path / "other.pt")
-    with pytest.raises(WeightsError, match="not a TimeSformer or ViViT checkpoint"):
+    with pytest.raises(
+        WeightsError, match="not a TimeSformer, ViViT, MViT, VideoMAE or V-JEPA 2 checkpoint"
+    ):
         vidcls.load_model("timesformer", weights=tmp_path / "other.pt")
     with pytest.raises(WeightsError, match="no such file"):
         vidcls.load_model("timesformer", weights=tmp_path / "nothing-here")

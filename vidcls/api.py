@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
     from .loading import LoadedModel
 
-_LOAD = ("weights", "device", "precision", "offline", "labels")
+_LOAD = (
+    "weights", "device", "precision", "offline", "labels", "vivit_attention", "frames", "stride",
+)  # fmt: skip
 _RUN = ("batch_size", "compile")
 _FILE = (
     "top_k",
@@ -59,10 +61,10 @@ def _file_options(mode: str, options: dict[str, Any]) -> FileOptions:
 
 
 def _prepare(
-    model: str | LoadedModel, mode: str, options: dict[str, Any]
+    model: str | LoadedModel | None, mode: str, options: dict[str, Any]
 ) -> tuple[LoadedModel, FileOptions, Runtime, str]:
     """Resolve the keyword arguments once, as the command line resolves its options."""
-    from .loading import LoadedModel, load, relabel
+    from .loading import LoadedModel, choose_model, load, relabel
 
     unknown = sorted(set(options) - {*_LOAD, *_RUN, *_FILE})
     if unknown:
@@ -70,13 +72,18 @@ def _prepare(
     file_options = _file_options(mode, options)
     labels = options.get("labels")
     if isinstance(model, LoadedModel):
-        choice = config.choose_model(model.spec.name, labels=labels)
+        if options.get("frames") is not None or options.get("stride") is not None:
+            raise TypeError("frames and stride are chosen when the model is loaded (load_model)")
+        choice = config.choose_model(model.spec.name, labels=labels, spec=model.spec)
         loaded = relabel(model, choice.labels, choice.labels_from)
         device = str(next(loaded.model.parameters()).device)
         batch = config.parse_batch_size(options.get("batch_size"))
         resolved = Runtime(device, loaded.precision, batch, options.get("compile", False))
     else:
-        choice = config.choose_model(model, options.get("weights"), labels, options.get("offline"))
+        choice = choose_model(
+            model, options.get("weights"), labels, options.get("offline"),
+            options.get("frames"), options.get("stride"), options.get("vivit_attention"),
+        )  # fmt: skip
         resolved = config.runtime(
             options.get("device", "auto"), options.get("precision", "auto"),
             options.get("batch_size"), options.get("compile", False),
@@ -84,7 +91,7 @@ def _prepare(
         for note in resolved.notes:
             warnings.warn(note, stacklevel=3)
         loaded = load(choice, resolved, progress=False)
-    key = config.run_key(loaded.spec.name, loaded.source, loaded.precision, choice.labels, file_options)  # fmt: skip # noqa: E501
+    key = config.run_key(loaded.spec.name, loaded.source, loaded.precision, choice.labels, file_options, choice.custom)  # fmt: skip # noqa: E501
     return loaded, file_options, resolved, key
 
 
@@ -121,20 +128,22 @@ def classify(
 
 
 def predict(
-    video: str | Path, model: str | LoadedModel = "timesformer", **options: Any
+    video: str | Path, model: str | LoadedModel | None = None, **options: Any
 ) -> dict[str, Any]:
     """Classify a whole video: the mean over its windows of each window's mean over crops.
 
-    `model` is a registry name or what load_model returned (to load once for many videos).
-    Options: weights, device, precision, offline, labels (a file or a list of names), top_k,
-    clips_count, crops, batch_size, start, end (seconds), classes (a list of label names),
-    strict (a file with any warning about damage raises instead of returning its result).
+    `model` is a registry name, hf:OWNER/REPO or hf:FOLDER (a hub fine-tune), or what
+    load_model returned (to load once for many videos); None is "timesformer", or the family
+    of `weights`. Options: weights, device, precision, offline, labels (a file or a list of
+    names), vivit_attention (see load_model), frames, stride, top_k, clips_count, crops,
+    batch_size, start, end (seconds), classes (a list of label names), strict (a file with any
+    warning about damage raises instead of returning its result).
     """
     return _result(_prepare(model, "predict", options), video)
 
 
 def segment(
-    video: str | Path, model: str | LoadedModel = "timesformer", **options: Any
+    video: str | Path, model: str | LoadedModel | None = None, **options: Any
 ) -> dict[str, Any]:
     """Per-window top-k with start/end seconds, and windows merged into labelled segments.
 
@@ -166,11 +175,11 @@ def model_inputs(
     """
     import torch
 
-    from .registry import get_spec
+    from .loading import choose_model
     from .transforms import normalize
     from .windows import open_windows
 
-    spec = get_spec(model)
+    spec = choose_model(model).spec
     options = FileOptions(mode=mode, clips=clips_count, hop=hop, crops=crops, start=start, end=end)
     for window, views in open_windows(video, spec, options):
         yield window.start, window.end, normalize(torch.from_numpy(views), spec)

@@ -9,6 +9,7 @@ compares exactly what changes a file's result.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DeviceError, UsageError
-from .registry import ModelSpec, get_spec
+from .registry import VIVIT_CHOICES, ModelSpec, get_spec, registry
 
 if TYPE_CHECKING:
     import torch
@@ -38,18 +39,25 @@ class ModelChoice:
     labels: tuple[str, ...] | None = None  # names that replace the checkpoint's
     labels_from: str = "the label list"  # where `labels` came from, for messages
     offline: bool | None = None  # None: HF_HUB_OFFLINE decides
+    attention: str | None = None  # a ViViT attention (VIVIT_CHOICES); None: the file decides
+    # the entry itself when it is not the registry's: derived from a hub repo or folder, or a
+    # registry entry with --frames/--stride changed
+    custom: ModelSpec | None = None
 
     @property
     def spec(self) -> ModelSpec:
-        return get_spec(self.name)
+        return self.custom if self.custom is not None else get_spec(self.name)
 
     @property
     def source(self) -> str:
-        """Where the weights come from, as records name it."""
-        if self.weights is not None:
-            return self.weights
+        """Where the weights come from, as records name it; a chosen ViViT attention is part of
+        it (and so of the run key), since the same file is then another model."""
         spec = self.spec
-        return f"bundled:{spec.bundled}" if spec.bundled else f"{spec.repo}@{spec.revision}"
+        if self.weights is not None:
+            base = self.weights
+        else:
+            base = f"bundled:{spec.bundled}" if spec.bundled else f"{spec.repo}@{spec.revision}"
+        return base if self.attention is None else f"{base}#vivit-attention={self.attention}"
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,10 @@ class RunConfig:
     @property
     def run_key(self) -> str:
         model = self.model
-        return run_key(model.name, model.source, self.runtime.precision, model.labels, self.options)
+        return run_key(
+            model.name, model.source, self.runtime.precision, model.labels, self.options,
+            model.custom,
+        )  # fmt: skip
 
 
 def run_key(
@@ -122,10 +133,12 @@ def run_key(
     precision: str,
     labels: Sequence[str] | None,
     options: FileOptions,
+    custom: ModelSpec | None = None,
 ) -> str:
     """A short hash of everything that changes a file's result, for --resume to compare.
 
-    `labels` are names that replace the checkpoint's (None when it keeps its own)."""
+    `labels` are names that replace the checkpoint's (None when it keeps its own); `custom` is
+    an entry that is not the registry's (its protocol then enters the key)."""
     fields = {
         "schema": SCHEMA_VERSION,
         "model": model,
@@ -144,8 +157,34 @@ def run_key(
     }
     if options.strict:  # only then, so keys made before the option existed still match
         fields["strict"] = True
+    if custom is not None:  # only then, so that the keys of registry runs stay as they were
+        fields["protocol"] = protocol(custom)
     text = json.dumps(fields, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def protocol(spec: ModelSpec) -> dict[str, object]:
+    """What of an entry decides which pixels the model sees."""
+    return {
+        "frames": spec.num_frames, "stride": spec.frame_stride, "fps": spec.reference_fps,
+        "sampling": spec.sampling, "short_side": spec.short_side, "resize": spec.resize,
+        "crop": spec.crop, "crops": spec.crops, "mean": list(spec.mean), "std": list(spec.std),
+        "channel_order": spec.channel_order, "average": spec.average,
+    }  # fmt: skip
+
+
+def with_protocol(spec: ModelSpec, frames: int | None, stride: int | None) -> ModelSpec:
+    """The entry with --frames / --stride applied."""
+    for option, value in (("--frames", frames), ("--stride", stride)):
+        if value is not None and (isinstance(value, bool) or value < 1):
+            raise UsageError(f"{option} must be a positive number")
+    if frames is None and stride is None:
+        return spec
+    return dataclasses.replace(
+        spec,
+        num_frames=frames if frames is not None else spec.num_frames,
+        frame_stride=stride if stride is not None else spec.frame_stride,
+    )
 
 
 def choose_model(
@@ -153,15 +192,34 @@ def choose_model(
     weights: str | Path | None = None,
     labels: str | Path | list[str] | tuple[str, ...] | None = None,
     offline: bool | None = None,
+    attention: str | None = None,
+    spec: ModelSpec | None = None,
 ) -> ModelChoice:
-    """The model's registry entry (an unknown name is a usage error) and its class names."""
-    spec = get_spec(name)
+    """The model's registry entry (an unknown name is a usage error) and its class names.
+
+    `spec`, when given, is the entry itself (derived from a hub repo, or with its protocol
+    changed); it is kept unless it is exactly the registry's. `attention` is a ViViT attention
+    (registry.VIVIT_CHOICES) for a ViViT entry."""
+    if spec is None or (spec.name in registry() and get_spec(spec.name) == spec):
+        spec, custom = get_spec(name if spec is None else spec.name), None
+    else:
+        custom = spec
+    if attention is not None:
+        if attention not in VIVIT_CHOICES:
+            raise UsageError(
+                f"unknown ViViT attention '{attention}' (use {', '.join(VIVIT_CHOICES)})"
+            )
+        if spec.arch != "vivit":
+            raise UsageError(f"--vivit-attention needs a ViViT model, and '{spec.name}' is not")
     names, where = None, "the label list"
     if isinstance(labels, (str, Path)):
         names, where = tuple(read_labels(labels)), str(labels)
     elif labels is not None:
         names = tuple(str(n) for n in labels)
-    return ModelChoice(spec.name, None if weights is None else str(weights), names, where, offline)
+    weights = None if weights is None else str(weights)
+    return ModelChoice(
+        spec.name, weights, names, where, offline, attention=attention, custom=custom
+    )
 
 
 def read_labels(path: str | Path) -> list[str]:

@@ -11,7 +11,7 @@ thread.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .config import FileOptions, Runtime
     from .facts import FileFacts
     from .loading import LoadedModel
+    from .registry import ModelSpec
 
 Scored = tuple[Item, "np.ndarray | None", float]  # an item, its window's probabilities, seconds
 
@@ -83,7 +84,8 @@ def _window(
     gathered.seconds += seconds
     record = None
     if options.mode == "segment":
-        record = records.window_record(item.file, item.start, item.end, probs, answer)  # type: ignore[arg-type]
+        shown = answer.probabilities(probs)  # type: ignore[arg-type]
+        record = records.window_record(item.file, item.start, item.end, shown, answer)
         gathered.windows.append(record)
     return WindowDone(item.file, len(gathered.spans), gathered.total, record)
 
@@ -108,22 +110,23 @@ def _finish(
     record = records.file_record(
         facts, identity.model, identity.weights, count, options, identity.run_key
     )
+    # the mean over windows of what the engine averaged over views (softmaxes or logits)
     table = np.stack(gathered.probs)
     curves = None
     if options.mode == "predict":
-        record["top_k"] = answer.top_k(table.mean(0))
+        record["top_k"] = answer.top_k(answer.probabilities(table.mean(0)))
     else:
         hop = facts.hop if facts.hop is not None else facts.span
         shortest = options.min_duration
         if shortest is None:
             shortest = default_min_duration(facts.span, hop)
-        merged = merge_windows(gathered.spans, table, answer.labels, facts.end, shortest, facts.start)  # fmt: skip # noqa: E501
-        segments = [s.as_dict() for s in merged]
+        probs = answer.probabilities(table)
+        segments = _segments(gathered.spans, probs, answer, facts, shortest)
         record.update(records.segment_fields(hop, shortest, gathered.windows, segments))
         for segment in segments:
             yield SegmentDone(facts.file, records.segment_record(facts.file, segment))
         if options.curves:
-            curves = top_curves(gathered.spans, table, answer, facts.start, facts.end)
+            curves = top_curves(gathered.spans, probs, answer, facts.start, facts.end)
     yield FileDone(facts.file, record, curves)
     total = time.time() - gathered.started
     yield Timed(facts.file, count, facts.decode_seconds, facts.convert_seconds, gathered.seconds, total)  # fmt: skip # noqa: E501
@@ -167,6 +170,34 @@ def top_curves(
     }
 
 
+def _segments(
+    spans: list[tuple[float, float]],
+    table: np.ndarray,
+    answer: records.Answer,
+    facts: FileFacts,
+    shortest: float,
+) -> list[dict[str, Any]]:
+    """The merged timeline; with several heads, one per head (each segment naming its head),
+    interleaved in time order."""
+    if not answer.heads:
+        merged = merge_windows(spans, table, answer.labels, facts.end, shortest, facts.start)
+        return [s.as_dict() for s in merged]
+    out = []
+    for order, (name, classes) in enumerate(answer.heads):
+        labels = [answer.labels[i] for i in classes]
+        columns = table[:, list(classes)]
+        for segment in merge_windows(spans, columns, labels, facts.end, shortest, facts.start):
+            record = {**segment.as_dict(), "index": classes[segment.index], "head": name}
+            out.append((segment.start, order, record))
+    return [record for _, _, record in sorted(out, key=lambda x: x[:2])]
+
+
+def answer_for(labels: Sequence[str], options: FileOptions, spec: ModelSpec) -> records.Answer:
+    """How a model's scores become answers: its labels, heads and view averaging, the options'
+    classes and k. Every driver builds it here."""
+    return records.Answer.of(labels, options, spec.head_ranges(len(labels)), spec.average)
+
+
 def run(
     loaded: LoadedModel,
     names: Iterable[str],
@@ -180,9 +211,9 @@ def run(
     in a producer thread while the current ones run; without, all of it runs in this thread."""
     from .engine import Classifier
 
-    answer = records.Answer.of(loaded.labels, options)
+    answer = answer_for(loaded.labels, options, loaded.spec)
     crops = options.crops or loaded.spec.crops
-    classifier = Classifier(loaded, crops, runtime.batch_size, answer.subset, runtime.compile)
+    classifier = Classifier(loaded, crops, runtime.batch_size, answer, runtime.compile)
     items = decode_files(names, loaded.spec, options, stdin)
     pairs = ((item, item.views if isinstance(item, Decoded) else None) for item in items)
     scored = classifier.run(pairs, prefetch=overlap)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import torch
 
     from .loading import LoadedModel
+    from .records import Answer
 
 T = TypeVar("T")
 _DONE = object()
@@ -125,18 +126,32 @@ class Classifier:
         loaded: LoadedModel,
         crops: int,
         batch_size: int | str | None = None,
-        subset: Sequence[int] | None = None,
+        answer: Answer | None = None,
         compile: bool = False,
     ) -> None:
         self.loaded = loaded
         self.crops = crops
-        self.subset = subset  # softmax over these classes only; the others get 0
+        # each softmax runs over one group of classes (a head, the --classes subset), the
+        # others get 0; None: one over all of them. With "logits" the views average raw logits
+        # and the answer turns the mean into probabilities.
+        self.groups = answer.softmax_groups() if answer is not None else None
+        self.average = answer.average if answer is not None else "softmax"
         self.seconds = 0.0  # spent in the model
         self.symmetries = symmetric_views(loaded.spec)
         if len(self.symmetries) > 1 and loaded.spec.num_classes != len(loaded.labels):
             raise WeightsError(
                 f"{loaded.source}: {len(loaded.labels)} classes, but the symmetries of "
                 f"'{loaded.spec.name}' are defined on its {loaded.spec.num_classes}"
+            )
+        # ViViT, VideoMAE and MViT have fixed position tables: say so before decoding, not mid-batch
+        fixed = getattr(loaded.model, "input_shape", None)
+        spec = loaded.spec
+        if fixed is not None and tuple(fixed) != (spec.num_frames, spec.crop, spec.crop):
+            raise WeightsError(
+                f"{loaded.source}: the checkpoint takes {fixed[0]} frames of "
+                f"{fixed[1]}×{fixed[2]}, but '{spec.name}' feeds it {spec.num_frames} of "
+                f"{spec.crop}×{spec.crop}: "
+                "choose the --model its files describe (or --frames to match)"
             )
         per_window = crops * len(self.symmetries)
         auto = batch_size is None or batch_size == "auto"
@@ -179,7 +194,7 @@ class Classifier:
                     # the model casts its input to its weights' precision
                     logits = self.model(x).float().unflatten(0, (symmetric, -1))
                     probs = [
-                        self._softmax(part[:real, list(order)] if symmetric > 1 else part[:real])
+                        self._score(part[:real, list(order)] if symmetric > 1 else part[:real])
                         for part, (_, order) in zip(logits, self.symmetries, strict=True)
                     ]
                 out.append(torch.stack(probs).mean(0).cpu())
@@ -193,14 +208,17 @@ class Classifier:
         self.seconds += time.perf_counter() - started
         return torch.cat(out)
 
-    def _softmax(self, logits: torch.Tensor) -> torch.Tensor:
-        if self.subset is None:
+    def _score(self, logits: torch.Tensor) -> torch.Tensor:
+        """A view's score: its softmax over each group, or its raw logits (average "logits")."""
+        if self.average == "logits":
+            return logits
+        if self.groups is None:
             return logits.softmax(-1)
         import torch
 
-        subset = list(self.subset)
         probs = torch.zeros_like(logits)
-        probs[:, subset] = logits[:, subset].softmax(-1)
+        for group in self.groups:
+            probs[:, group] = logits[:, group].softmax(-1)
         return probs
 
     def window_probabilities(self, views: torch.Tensor) -> np.ndarray:

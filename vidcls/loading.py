@@ -1,9 +1,9 @@
 """How weights become a ready model: find the checkpoint, build its architecture, load strictly.
 
 Sources, in order: an explicit path (hub-layout folder, .safetensors, pytorch_model.bin, original
-TimeSformer .pyth), else the registry entry's weights through network.py (the one place that
-touches the network). Reading and key translation are the `checkpoints` package's. torch is
-imported lazily so the registry commands stay light.
+TimeSformer .pyth, torchvision MViT .pth, Scenic ViViT checkpoint), else the registry entry's
+weights through network.py (the one place that touches the network). Reading and key translation
+are the `checkpoints` package's. torch is imported lazily so the registry commands stay light.
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from . import network
 from .checkpoints import Checkpoint, prepare, read_checkpoint
-from .config import ModelChoice, Runtime, choose_model, runtime
+from .checkpoints.hub import PREFIX, PREPROCESSOR_FILES, describe, model_type
+from .config import ModelChoice, Runtime, runtime, with_protocol
+from .config import choose_model as choose_entry
 from .errors import UsageError, WeightsError
-from .registry import ModelSpec, package_labels
+from .registry import ModelSpec, get_spec, package_labels
 
 if TYPE_CHECKING:
     from torch import nn
 
 _PLACEHOLDER = re.compile(r"^LABEL_\d+$")
+DEFAULT_MODEL = "timesformer"
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,16 @@ class LoadedModel:
         return iter((self.model, self.spec, self.labels, self.source))
 
 
-def build_model(spec: ModelSpec, checkpoint: Checkpoint, fused_attn: bool = True) -> nn.Module:
-    """Translate the checkpoint's keys, build the architecture it describes, load strictly."""
+def build_model(
+    spec: ModelSpec, checkpoint: Checkpoint, fused_attn: bool = True, attention: str | None = None
+) -> nn.Module:
+    """Translate the checkpoint's keys, build the architecture it describes, load strictly.
+
+    `attention` is a ViViT attention chosen by the user, for trees two models share."""
     from .models import build
 
     where = str(checkpoint.path)
-    arch, config, state = prepare(checkpoint, spec.name, spec.arch, spec.arch_config)
+    arch, config, state = prepare(checkpoint, spec.name, spec.arch, spec.arch_config, attention)
     try:
         model = build(arch, config, fused_attn=fused_attn)
     except (AssertionError, ValueError, KeyError, TypeError) as e:
@@ -78,10 +85,53 @@ def _load_strict(model: nn.Module, state: dict[str, Any], where: str) -> None:
     model.load_state_dict(state, strict=True)
 
 
+def choose_model(
+    name: str | None = None,
+    weights: str | Path | None = None,
+    labels: str | Path | list[str] | tuple[str, ...] | None = None,
+    offline: bool | None = None,
+    frames: int | None = None,
+    stride: int | None = None,
+    attention: str | None = None,
+) -> ModelChoice:
+    """Which model, resolved once: a registry name, or a hub classifier without an entry.
+
+    `hf:OWNER/REPO` (its config files fetched through network.py) or `hf:FOLDER` derive the entry
+    from the repo's own files (checkpoints.hub). With no name, `weights` of the default model's
+    family keep the default entry (as before); weights of another family derive theirs.
+    `frames`/`stride` override the frame protocol of either; `attention` is a ViViT attention
+    (registry.VIVIT_CHOICES) for a Scenic checkpoint whose tree two models share.
+    """
+    spec = None
+    if name is None and weights is not None:
+        kind = model_type(Path(weights).expanduser())
+        if kind is not None and kind != get_spec(DEFAULT_MODEL).arch:
+            name = PREFIX + str(weights)
+    name = name or DEFAULT_MODEL
+    if name.startswith(PREFIX):
+        target = name[len(PREFIX) :]
+        local = Path(target).expanduser()
+        if local.exists():
+            folder = local if local.is_dir() else local.parent
+            spec = describe(folder, name)
+            weights = weights if weights is not None else local
+        elif weights is not None:
+            raise UsageError(f"--weights and --model {name} both say where the weights are")
+        elif target.count("/") == 1 and not target.startswith((".", "/", "~")):
+            folder = network.fetch_configs(target, PREPROCESSOR_FILES, offline=offline)
+            spec = describe(folder, name, repo=target)
+        else:
+            raise UsageError(f"--model {name}: no such folder, and not a hub repo id (OWNER/REPO)")
+    if frames is not None or stride is not None:
+        spec = with_protocol(spec or get_spec(name), frames, stride)
+    return choose_entry(name, weights, labels, offline, attention, spec)
+
+
 def label_names(spec: ModelSpec, config: dict[str, Any] | None, num_classes: int) -> list[str]:
     """Real names from the checkpoint's config, else the package's list for the label set.
 
-    A config whose names are all placeholders (LABEL_0, LABEL_1, ...) does not count as real.
+    A config whose names are all placeholders (LABEL_0, LABEL_1, ...) does not count as real;
+    an entry without a shipped list (a hub fine-tune) then names classes by index, and warns.
     """
     names: list[str] = []
     if config and isinstance(config.get("id2label"), dict):
@@ -94,6 +144,13 @@ def label_names(spec: ModelSpec, config: dict[str, Any] | None, num_classes: int
     shipped = package_labels(spec.labels)
     if len(shipped) == num_classes:
         return shipped
+    if not spec.labels:
+        warnings.warn(
+            f"{spec.name}: its config.json names no classes (LABEL_n); they are called "
+            "'class 0', 'class 1', ... (pass --labels FILE for real names)",
+            stacklevel=2,
+        )
+        return [f"class {i}" for i in range(num_classes)]
     return names or [f"LABEL_{i}" for i in range(num_classes)]
 
 
@@ -107,7 +164,7 @@ def load(
     else:
         path = network.fetch(spec, choice.offline, progress)
     checkpoint = read_checkpoint(path)
-    model = build_model(spec, checkpoint, fused_attn)
+    model = build_model(spec, checkpoint, fused_attn, choice.attention)
     num_classes = model.head.out_features
     labels = label_names(spec, checkpoint.config, num_classes)
     model = model.to(device=resolved.device, dtype=resolved.dtype)
@@ -126,7 +183,7 @@ def relabel(loaded: LoadedModel, labels: Sequence[str] | None, where: str) -> Lo
 
 
 def load_model(
-    name: str = "timesformer",
+    name: str | None = None,
     weights: str | Path | None = None,
     device: str = "auto",
     precision: str = "auto",
@@ -134,6 +191,9 @@ def load_model(
     fused_attn: bool = True,
     progress: bool = True,
     labels: str | Path | list[str] | None = None,
+    vivit_attention: str | None = None,
+    frames: int | None = None,
+    stride: int | None = None,
 ) -> LoadedModel:
     """Build a registry model with its weights, ready for inference.
 
@@ -141,19 +201,26 @@ def load_model(
     ----------
     name : a registry name or alias (`vidcls models`); it gives the protocol (frames, stride,
         crops, normalisation) even when `weights` overrides where the weights come from.
-    weights : a hub-layout folder, a .safetensors / pytorch_model.bin file, or an original
-        TimeSformer .pyth; sizes are read from the checkpoint's own config when it has one.
+        `hf:OWNER/REPO` or `hf:FOLDER`: a hub classifier without an entry, described by its own
+        config files (docs/models.md). None: "timesformer", or the family of `weights`.
+    weights : a hub-layout folder, a .safetensors / pytorch_model.bin file, an original
+        TimeSformer .pyth, a torchvision MViT .pth or a Scenic (Flax msgpack) ViViT checkpoint;
+        sizes are read from the checkpoint's own config when it has one, else from its tensors.
     device : "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
     precision : "auto" (bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere), "fp32",
         "bf16" or "fp16"; the weights are cast once here.
     labels : other class names: a file of one name per line, or a list.
+    vivit_attention : which ViViT model a Scenic checkpoint is, where its parameters cannot
+        tell: "factorised-dot-product" (Model 4 shares Model 1's tree) or
+        "factorised-self-attention-time-space" (Model 3's other order); see VIVIT_CHOICES.
+    frames, stride : override the entry's frames per clip and 1-in-N frame step.
 
     Returns
     -------
     LoadedModel(model, spec, labels, source). `model(video)` takes a float tensor of shape
     (batch, frames, channels, height, width) and returns logits of shape (batch, classes).
     """
-    choice = choose_model(name, weights, labels, offline)
+    choice = choose_model(name, weights, labels, offline, frames, stride, vivit_attention)
     resolved = runtime(device, precision)
     for note in resolved.notes:
         warnings.warn(note, stacklevel=2)

@@ -28,22 +28,86 @@ class Answer:
     labels: Sequence[str]
     subset: tuple[int, ...] | None  # --classes; None: all of them
     k: int
+    # a model with several heads: each head's name and its classes (in the subset), which get
+    # a top-k of their own; () for one head over every class
+    heads: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # what the engine averages over views: "softmax" scores, or raw "logits" that become
+    # probabilities only after the mean (registry `average`)
+    average: str = "softmax"
 
     @classmethod
-    def of(cls, labels: Sequence[str], options: FileOptions) -> Answer:
+    def of(
+        cls,
+        labels: Sequence[str],
+        options: FileOptions,
+        heads: Sequence[tuple[str, Sequence[int]]] = (),
+        average: str = "softmax",
+    ) -> Answer:
         subset = class_subset(labels, options.classes)
         k = min(options.top_k, len(subset) if subset else len(labels))
-        return cls(list(labels), subset, k)
+        if len(heads) < 2:
+            heads = ()
+        chosen = tuple(
+            (name, tuple(i for i in classes if subset is None or i in subset))
+            for name, classes in heads
+        )
+        return cls(list(labels), subset, k, tuple((n, c) for n, c in chosen if c), average)
 
-    def top_k(self, probs: np.ndarray) -> list[dict[str, Any]]:
+    def softmax_groups(self) -> list[list[int]] | None:
+        """The classes each softmax runs over: one per head, or the --classes subset; None for
+        one softmax over every class. The others get probability 0."""
+        if self.heads:
+            return [list(classes) for _, classes in self.heads]
+        return None if self.subset is None else [list(self.subset)]
+
+    def probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """What the engine averaged, as probabilities: softmax scores as they are; averaged
+        logits through the softmax (per group), along the last axis."""
         import numpy as np
 
+        if self.average == "softmax":
+            return scores
+        groups = self.softmax_groups() or [list(range(scores.shape[-1]))]
+        probs = np.zeros_like(scores, dtype=np.float64)
+        for group in groups:
+            part = scores[..., group].astype(np.float64)
+            part = np.exp(part - part.max(-1, keepdims=True))
+            probs[..., group] = part / part.sum(-1, keepdims=True)
+        return probs.astype(np.float32)
+
+    def top_k(self, probs: np.ndarray) -> list[dict[str, Any]]:
+        """The k best classes; with several heads, each head's k best in head order, each item
+        naming its head."""
+        import numpy as np
+
+        if self.heads:
+            return [
+                {**item, "head": name}
+                for name, classes in self.heads
+                for item in self._best(probs, np.asarray(classes))
+            ]
         candidates = np.arange(len(self.labels)) if self.subset is None else np.asarray(self.subset)
+        return self._best(probs, candidates)
+
+    def _best(self, probs: np.ndarray, candidates: np.ndarray) -> list[dict[str, Any]]:
+        import numpy as np
+
         order = candidates[np.argsort(-probs[candidates], kind="stable")][: self.k]
         return [
             {"label": self.labels[i], "index": int(i), "score": round(float(probs[i]), 6)}
             for i in order
         ]
+
+
+def ranked(top_k: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """(rank, item) of a top-k list; a model with several heads ranks each head from 1."""
+    seen: dict[str | None, int] = {}
+    out = []
+    for item in top_k:
+        head = item.get("head")
+        seen[head] = seen.get(head, 0) + 1
+        out.append((seen[head], item))
+    return out
 
 
 def class_subset(labels: Sequence[str], classes: Sequence[str] | None) -> tuple[int, ...] | None:

@@ -20,7 +20,20 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ARCHS = ("timesformer", "vivit")
+ARCHS = ("timesformer", "vivit", "mvit", "videomae", "vjepa2")
+# The four ViViT models (arch_config `attention`) and Model 3's order of its two attentions.
+VIVIT_ATTENTIONS = (
+    "joint", "factorised-encoder", "factorised-self-attention", "factorised-dot-product",
+)  # fmt: skip
+VIVIT_ORDERS = ("space_time", "time_space")
+# What a user may choose (--vivit-attention): an attention, with Model 3's order spelled out.
+VIVIT_CHOICES: dict[str, tuple[str, str | None]] = {
+    "joint": ("joint", None),
+    "factorised-encoder": ("factorised-encoder", None),
+    "factorised-self-attention": ("factorised-self-attention", "space_time"),
+    "factorised-self-attention-time-space": ("factorised-self-attention", "time_space"),
+    "factorised-dot-product": ("factorised-dot-product", None),
+}
 # Transforms of a window that a task may be symmetric under, in the order they are applied:
 # left-right and top-bottom flips, x and y swapped (crops are square), time run backwards.
 SYMMETRIES = ("mirror", "upside_down", "transpose", "reverse")
@@ -54,6 +67,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "arch_config": (dict, True),
     "symmetries": (dict, False),
     "average": (str, False),
+    "heads": (dict, False),
 }
 _ARCH_FIELDS: dict[str, set[str]] = {
     "timesformer": {
@@ -64,7 +78,33 @@ _ARCH_FIELDS: dict[str, set[str]] = {
         "hidden_size", "depth", "heads", "mlp_dim", "image_size", "tubelet", "num_frames",
         "num_classes",
     },
+    "mvit": {
+        "version", "embed_dim", "heads", "depths", "kernel", "q_stride", "kv_stride",
+        "patch_kernel", "patch_stride", "image_size", "num_frames", "num_classes",
+    },
+    "videomae": {
+        "hidden_size", "depth", "heads", "mlp_dim", "image_size", "tubelet", "num_frames",
+        "num_classes",
+    },
+    "vjepa2": {
+        "hidden_size", "depth", "heads", "mlp_dim", "image_size", "tubelet", "num_frames",
+        "num_classes",
+    },
 }  # fmt: skip
+# Fields an arch_config may add: ViViT's variant and Model 2's temporal encoder.
+_ARCH_OPTIONAL: dict[str, dict[str, tuple[type, tuple[Any, ...]]]] = {
+    "timesformer": {},
+    "mvit": {},
+    "videomae": {},
+    "vjepa2": {},
+    "vivit": {
+        "attention": (str, VIVIT_ATTENTIONS),
+        "attention_order": (str, VIVIT_ORDERS),
+        "temporal_depth": (int, ()),
+        "temporal_heads": (int, ()),
+        "temporal_mlp_dim": (int, ()),
+    },
+}
 _CHOICES = {
     "arch": ARCHS,
     "label_names": ("config", "package"),
@@ -114,6 +154,9 @@ class ModelSpec:
     # What the views of a file are averaged over: softmax scores (most protocols) or raw logits
     # (Scenic's ViViT evaluation); the averaged logits are turned into scores once at the end.
     average: str = "softmax"
+    # Several classifiers in one output, in order: (name, classes), e.g. EPIC's nouns then verbs.
+    # Each head has its own softmax and its own top-k; () is one head over every class.
+    heads: tuple[tuple[str, int], ...] = ()
 
     @property
     def span(self) -> float:
@@ -122,7 +165,18 @@ class ModelSpec:
 
     @property
     def num_classes(self) -> int:
-        return len(package_labels(self.labels))
+        # an entry derived from a hub repo has no shipped label set: its config counts them
+        return len(package_labels(self.labels)) or int(self.arch_config.get("num_classes", 0))
+
+    def head_ranges(self, classes: int) -> list[tuple[str, range]]:
+        """Each head's name and class indices; one unnamed head when the entry has none."""
+        if not self.heads or sum(n for _, n in self.heads) != classes:
+            return [("", range(classes))]
+        out, start = [], 0
+        for name, count in self.heads:
+            out.append((name, range(start, start + count)))
+            start += count
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -155,6 +209,8 @@ class ModelSpec:
             "arch_config": dict(self.arch_config),
             "symmetries": self.symmetry_pairs(),
             "average": self.average,
+            # only where there are several, so the rows of single-head models keep their shape
+            **({"heads": dict(self.heads)} if self.heads else {}),
         }
 
     def symmetry_pairs(self) -> dict[str, list[list[str]]]:
@@ -224,13 +280,29 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
                 raise RegistryError(f"{where} is missing the field '{key}' (or 'url', 'bundled')")
     if "url" in table and not table["url"].startswith(("https://", "http://")):
         raise RegistryError(f"{where} field 'url' must be an http(s) URL")
+    for file, digest in table.get("sha256", {}).items():
+        # a whole SHA-256, or the prefix a publisher puts in the file name (torchvision: 8 digits)
+        if not (isinstance(digest, str) and 8 <= len(digest) <= 64 and _is_hex(digest)):
+            raise RegistryError(
+                f"{where} field 'sha256' for '{file}' must be 8 to 64 hex digits (a whole "
+                "SHA-256 or a published prefix of it)"
+            )
     for key in ("mean", "std"):
         if len(table[key]) != 3 or not all(isinstance(v, (int, float)) for v in table[key]):
             raise RegistryError(f"{where} field '{key}' must be three numbers")
     arch_config = table["arch_config"]
     expected = _ARCH_FIELDS[table["arch"]]
-    for key in arch_config:
-        if key not in expected:
+    optional = _ARCH_OPTIONAL[table["arch"]]
+    for key, value in arch_config.items():
+        if key in optional:
+            kind, choices = optional[key]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise RegistryError(f"{where}.arch_config field '{key}' has the wrong type")
+            if choices and value not in choices:
+                raise RegistryError(
+                    f"{where}.arch_config field '{key}' must be one of {', '.join(choices)}"
+                )
+        elif key not in expected:
             raise RegistryError(f"{where}.arch_config has an unknown field '{key}'")
     for key in sorted(expected - set(arch_config)):
         raise RegistryError(f"{where}.arch_config is missing the field '{key}'")
@@ -239,6 +311,14 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
             f"{where}.arch_config field 'num_classes' does not match '{table['labels']}'"
         )
     symmetries = _symmetries(where, table.get("symmetries", {}), table["labels"])
+    heads = table.get("heads", {})
+    if heads and (
+        not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in heads.values())
+        or sum(heads.values()) != arch_config["num_classes"]
+    ):
+        raise RegistryError(
+            f"{where} field 'heads' must give each head's class count, summing to num_classes"
+        )
     return ModelSpec(
         name=name,
         description=table["description"],
@@ -268,7 +348,12 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         resize=table.get("resize", "short_side"),
         symmetries=symmetries,
         average=table.get("average", "softmax"),
+        heads=tuple(heads.items()),
     )
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def _symmetries(
@@ -344,8 +429,9 @@ def _labels(label_set: str) -> tuple[str, ...]:
 
 
 def package_labels(label_set: str) -> list[str]:
-    """The label names shipped in the package for a label set, in class order."""
-    return list(_labels(label_set))
+    """The label names shipped in the package for a label set, in class order; none for ""
+    (an entry derived from a hub repo, whose names are in its config)."""
+    return list(_labels(label_set)) if label_set else []
 
 
 def bundled_path(spec: ModelSpec) -> Path:

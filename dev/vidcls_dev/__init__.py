@@ -5,6 +5,7 @@
 - `media`, `media_broken`: videos whose content is known, and damaged ones.
 - `hf_models`: random-weight transformers models saved in the hub layout.
 - `bench`: paths, timing and tables of the benchmark scripts.
+- `mvit`: the torchvision MViT fixtures (tests/data/mvit-torchvision) and their tiny config.
 
 It lives in the repository and is installed editable (`pip install -e ./dev`), because the
 training script writes the bundled weights and the registry hash of the checkout it sits in.

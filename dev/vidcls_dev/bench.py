@@ -314,9 +314,36 @@ def _hf_config(name: str, tiny: bool) -> Any:
         return TimesformerConfig(
             patch_size=arch["patch_size"], attention_type=arch["attention_type"], **width
         )
+    if spec.arch == "videomae":
+        from transformers import VideoMAEConfig
+
+        return VideoMAEConfig(tubelet_size=arch["tubelet"][0], **width)
+    if spec.arch == "vjepa2":
+        from transformers import VJEPA2Config
+
+        return VJEPA2Config(
+            crop_size=width.pop("image_size"),
+            frames_per_clip=width.pop("num_frames"),
+            mlp_ratio=width.pop("intermediate_size") / width["hidden_size"],
+            tubelet_size=arch["tubelet"][0],
+            # the predictor is unused by the classifier: kept small, it only costs disk
+            pred_hidden_size=64,
+            pred_num_hidden_layers=1,
+            pred_num_attention_heads=4,
+            **width,
+        )
     from transformers import VivitConfig
 
     return VivitConfig(tubelet_size=list(arch["tubelet"]), **width)
+
+
+# transformers' classifier class of each family
+HF_CLASSES = {
+    "timesformer": "TimesformerForVideoClassification",
+    "vivit": "VivitForVideoClassification",
+    "videomae": "VideoMAEForVideoClassification",
+    "vjepa2": "VJEPA2ForVideoClassification",
+}
 
 
 def random_weights(name: str, tiny: bool = False, seed: int = 0) -> Path:
@@ -328,20 +355,20 @@ def random_weights(name: str, tiny: bool = False, seed: int = 0) -> Path:
     spec = get_spec(name)
     if spec.bundled and not tiny:  # motion-tiny: its own trained weights, inside the package
         return bundled_path(spec)
+    if spec.arch == "mvit":
+        return random_mvit_weights(name, tiny, seed)
     folder = WEIGHTS / (f"{name}-tiny" if tiny else name)
     if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
         return folder
     import shutil
 
     import torch
+    import transformers
 
     from .hf_models import randomize, save_hub_folder
 
     config = _hf_config(name, tiny)
-    if config.model_type == "timesformer":
-        from transformers import TimesformerForVideoClassification as Model
-    else:
-        from transformers import VivitForVideoClassification as Model  # type: ignore[assignment]
+    Model = getattr(transformers, HF_CLASSES[config.model_type])  # noqa: N806
     torch.manual_seed(seed)
     model = randomize(Model(config), scale=0.02, seed=seed)
     partial = folder.with_name(folder.name + ".partial")
@@ -350,6 +377,35 @@ def random_weights(name: str, tiny: bool = False, seed: int = 0) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
     return folder
+
+
+def random_mvit_weights(name: str, tiny: bool = False, seed: int = 0) -> Path:
+    """A torchvision-named .pth of random weights shaped as the MViT entry `name`, made once
+    under bench/out/weights/; no transformers model exists to make it from. `tiny` keeps the
+    frames, crop and stage layout (the grid is fixed by them) at 8 channels, one block a stage.
+    """
+    import torch
+
+    from vidcls.checkpoints.torchvision import to_torchvision_mvit
+    from vidcls.models import build
+    from vidcls.registry import get_spec
+
+    path = WEIGHTS / (f"{name}-tiny.pth" if tiny else f"{name}.pth")
+    if path.is_file():
+        return path
+    config = dict(get_spec(name).arch_config)
+    if tiny:
+        config.update(embed_dim=8, depths=[1, 1, 1, 1])
+    torch.manual_seed(seed)
+    model = build("mvit", config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.02)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(to_torchvision_mvit(model.state_dict()), partial)
+    partial.rename(path)
+    return path
 
 
 # -------------------------------------------------------------------------------- subprocesses

@@ -16,8 +16,12 @@ import torch
 from transformers import (
     TimesformerConfig,
     TimesformerForVideoClassification,
+    VideoMAEConfig,
+    VideoMAEForVideoClassification,
     VivitConfig,
     VivitForVideoClassification,
+    VJEPA2Config,
+    VJEPA2ForVideoClassification,
 )
 
 LABELS = [f"label {i}" for i in range(400)]
@@ -81,6 +85,64 @@ def tiny_vivit(
     return randomize(VivitForVideoClassification(config), seed=seed)
 
 
+def tiny_videomae(
+    num_frames: int = 4,
+    image_size: int = 32,
+    hidden_size: int = 48,
+    layers: int = 2,
+    heads: int = 4,
+    num_labels: int = 7,
+    use_mean_pooling: bool = True,
+    id2label: dict[int, str] | None = None,
+    seed: int = 0,
+) -> VideoMAEForVideoClassification:
+    config = VideoMAEConfig(
+        image_size=image_size,
+        num_frames=num_frames,
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden_size * 2,
+        num_labels=num_labels,
+        use_mean_pooling=use_mean_pooling,
+        id2label=id2label or {i: f"action {i}" for i in range(num_labels)},
+    )
+    torch.manual_seed(seed)
+    return randomize(VideoMAEForVideoClassification(config), seed=seed)
+
+
+def tiny_vjepa2(
+    num_frames: int = 4,
+    image_size: int = 32,
+    hidden_size: int = 96,
+    layers: int = 2,
+    heads: int = 4,
+    pooler_layers: int = 2,
+    num_labels: int = 7,
+    mlp_ratio: float = 2.0,
+    id2label: dict[int, str] | None = None,
+    seed: int = 0,
+) -> VJEPA2ForVideoClassification:
+    """A tiny V-JEPA 2 classifier. Width 96 over 4 heads gives a head of 24: three RoPE slices of
+    8 channels; width 120 (head 30, slices of 10) leaves channels unrotated."""
+    config = VJEPA2Config(
+        crop_size=image_size,
+        frames_per_clip=num_frames,
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_pooler_layers=pooler_layers,
+        mlp_ratio=mlp_ratio,
+        pred_hidden_size=32,
+        pred_num_hidden_layers=1,
+        pred_num_attention_heads=2,
+        num_labels=num_labels,
+        id2label=id2label or {i: f"action {i}" for i in range(num_labels)},
+    )
+    torch.manual_seed(seed)
+    return randomize(VJEPA2ForVideoClassification(config), seed=seed)
+
+
 def save_hub_folder(model: torch.nn.Module, folder: Path, fmt: str = "safetensors") -> Path:
     """Write config.json plus model.safetensors (save_pretrained) or pytorch_model.bin."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -126,6 +188,8 @@ def prefill_hf_cache(cache: Path, repo: str, folder: Path, revision: str = "main
 
 def hf_logits(model: torch.nn.Module, video: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
+        if model.config.model_type == "vjepa2":
+            return model(pixel_values_videos=video).logits
         return model(pixel_values=video).logits
 
 

@@ -19,12 +19,21 @@ __all__ = ["LAYOUTS", "PICKLE_SUFFIXES", "Checkpoint", "Layout", "detect_layout"
            "read_checkpoint"]  # fmt: skip
 
 
+# (the file's own tensors, the registry's arch_config, the config found beside the file, the
+# user's explicit ViViT attention) -> arch_config, for layouts whose files carry no HF config
+Configure = Callable[
+    [Mapping[str, Any], Mapping[str, Any], "Mapping[str, Any] | None", "str | None"],
+    dict[str, Any],
+]
+
+
 @dataclass(frozen=True)
 class Layout:
     name: str
     arch: str
     matches: Callable[[Sequence[str]], bool]
     translate: Callable[[Mapping[str, Any]], dict[str, Any]]
+    configure: Configure | None = None
 
 
 def _hf_timesformer(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -39,10 +48,61 @@ def _hf_vivit(state: Mapping[str, Any]) -> dict[str, Any]:
     return from_hf_vivit(state)
 
 
+def _torchvision_mvit(state: Mapping[str, Any]) -> dict[str, Any]:
+    from .torchvision import from_torchvision_mvit
+
+    return from_torchvision_mvit(state)
+
+
+def _hf_videomae(state: Mapping[str, Any]) -> dict[str, Any]:
+    from .hf_videomae import from_hf_videomae
+
+    return from_hf_videomae(state)
+
+
+def _hf_vjepa2(state: Mapping[str, Any]) -> dict[str, Any]:
+    from .hf_vjepa2 import from_hf_vjepa2
+
+    return from_hf_vjepa2(state)
+
+
 def _original_timesformer(state: Mapping[str, Any]) -> dict[str, Any]:
     from .original import from_original_timesformer
 
     return from_original_timesformer(state)
+
+
+def _original_timesformer_config(
+    state: Mapping[str, Any], defaults: Mapping[str, Any], _file: Any, _choice: Any
+) -> dict[str, Any]:
+    from .original import arch_config_from_tensors
+
+    return arch_config_from_tensors(_original_timesformer(state), defaults)
+
+
+def _scenic_vivit(state: Mapping[str, Any]) -> dict[str, Any]:
+    from .scenic import from_scenic_vivit
+
+    return from_scenic_vivit(state)
+
+
+def _scenic_vivit_config(
+    state: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    file_config: Mapping[str, Any] | None,
+    choice: str | None,
+) -> dict[str, Any]:
+    from .scenic import arch_config_from_scenic
+
+    return arch_config_from_scenic(state, defaults, file_config, choice)
+
+
+def _torchvision_mvit_config(
+    state: Mapping[str, Any], defaults: Mapping[str, Any], _file: Any, _choice: Any
+) -> dict[str, Any]:
+    from .torchvision import arch_config_from_tensors
+
+    return arch_config_from_tensors(_torchvision_mvit(state), defaults)
 
 
 LAYOUTS = (
@@ -52,9 +112,26 @@ LAYOUTS = (
     ),
     Layout("hf-vivit", "vivit", lambda keys: any(k.startswith("vivit.") for k in keys), _hf_vivit),
     Layout(
+        "hf-videomae", "videomae",
+        lambda keys: any(k.startswith("videomae.") for k in keys), _hf_videomae,
+    ),
+    Layout(
+        "hf-vjepa2", "vjepa2", lambda keys: any(k.startswith("vjepa2.") for k in keys), _hf_vjepa2,
+    ),
+    Layout(
         "original-timesformer", "timesformer",
         lambda keys: any(k.endswith(("temporal_attn.qkv.weight", "pos_embed")) for k in keys),
-        _original_timesformer,
+        _original_timesformer, _original_timesformer_config,
+    ),
+    Layout(
+        "scenic-vivit", "vivit",
+        lambda keys: "embedding/kernel" in keys and "output_projection/kernel" in keys,
+        _scenic_vivit, _scenic_vivit_config,
+    ),
+    Layout(
+        "torchvision-mvit", "mvit",
+        lambda keys: "pos_encoding.class_token" in keys and "conv_proj.weight" in keys,
+        _torchvision_mvit, _torchvision_mvit_config,
     ),
 )  # fmt: skip
 
@@ -65,16 +142,23 @@ def detect_layout(state: Mapping[str, Any]) -> Layout:
     for layout in LAYOUTS:
         if layout.matches(keys):
             return layout
-    raise KeyError("not a TimeSformer or ViViT checkpoint (no known key layout)")
+    raise KeyError(
+        "not a TimeSformer, ViViT, MViT, VideoMAE or V-JEPA 2 checkpoint (no known key layout)"
+    )
 
 
 def prepare(
-    checkpoint: Checkpoint, model: str, arch: str, defaults: Mapping[str, Any]
+    checkpoint: Checkpoint,
+    model: str,
+    arch: str,
+    defaults: Mapping[str, Any],
+    attention: str | None = None,
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """(arch, arch_config, tensors in vidcls's names) of a checkpoint for registry model `model`
-    of architecture `arch`; `defaults` is its registry arch_config, for files without config."""
+    of architecture `arch`; `defaults` is its registry arch_config, for files without config;
+    `attention` a ViViT attention the user chose (registry.VIVIT_CHOICES), for trees that two
+    models share."""
     from .hf import arch_config_from_hf
-    from .original import arch_config_from_tensors
 
     where = str(checkpoint.path)
     try:
@@ -93,15 +177,25 @@ def prepare(
             f"{where}: holds a {found} checkpoint, but model '{model}' is a {arch}; "
             "choose a matching --model"
         )
+    if attention is not None and found != "vivit":
+        raise WeightsError(f"{where}: a ViViT attention was chosen for a {found} checkpoint")
     try:
         state = layout.translate(checkpoint.state)
     except KeyError as e:
         raise WeightsError(f"{where}: {e.args[0]}") from e
     if config is None:
-        if found != "timesformer":
-            raise WeightsError(f"{where}: a ViViT checkpoint needs its config.json beside it")
+        if layout.configure is None:
+            raise WeightsError(
+                f"{where}: a {layout.name} checkpoint needs its config.json beside it"
+            )
         try:
-            config = arch_config_from_tensors(state, defaults)
+            config = layout.configure(checkpoint.state, defaults, checkpoint.config, attention)
         except KeyError as e:
             raise WeightsError(f"{where}: {e.args[0]}") from e
+    elif attention not in (None, "joint"):
+        # The hub layout is Model 1 with its CLS token; Model 4 (Scenic) pools by the mean.
+        raise WeightsError(
+            f"{where}: a {layout.name} checkpoint is ViViT Model 1 (joint); {attention} needs a "
+            "Scenic checkpoint of that model"
+        )
     return found, config, state

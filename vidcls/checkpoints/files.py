@@ -1,7 +1,10 @@
-"""Reading checkpoint files: hub-layout folders, safetensors, sharded indexes and safe pickles.
+"""Reading checkpoint files: hub-layout folders, safetensors, sharded indexes, safe pickles and
+Flax msgpack checkpoints (Scenic's published format).
 
 Tensors come out under the file's own key names; translating them is the layouts' business.
 Pickles are read only through `torch.load(weights_only=True)`: never code from a checkpoint.
+A Flax checkpoint is recognised by its content, since Scenic names it plain `checkpoint`: a
+msgpack map's first byte. Its tree is flattened to "/"-joined keys, Flax's own path names.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def _weights_in_folder(folder: Path) -> Path:
         "model.safetensors.index.json",
         "pytorch_model.bin",
         "pytorch_model.bin.index.json",
+        "checkpoint",  # Scenic's published name for a Flax msgpack checkpoint
     ):
         if (folder / name).is_file():
             return folder / name
@@ -96,4 +100,113 @@ def _read_tensors(path: Path) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise WeightsError(f"{path}: holds a {type(data).__name__}, not a state dict")
         return dict(original_state_dict(data))
-    raise WeightsError(f"{path}: unknown weights format (use .safetensors, .bin, .pth or .pyth)")
+    if is_flax_msgpack(path):
+        return read_flax_msgpack(path)
+    raise WeightsError(
+        f"{path}: unknown weights format (use .safetensors, .bin, .pth, .pyth or a Flax msgpack "
+        "checkpoint)"
+    )
+
+
+def is_flax_msgpack(path: Path) -> bool:
+    """Whether the file starts like a msgpack map (fixmap, map 16 or map 32), which is how a
+    Flax checkpoint starts: its state dict is one map. Safetensors starts with a little-endian
+    length, zip pickles with "PK", TensorFlow's `checkpoint` index with text."""
+    with path.open("rb") as f:
+        first = f.read(1)
+    return bool(first) and (0x80 <= first[0] <= 0x8F or first[0] in (0xDE, 0xDF))
+
+
+_TORCH_DTYPES = (
+    "float32", "float16", "bfloat16", "float64", "int8", "uint8", "int16", "int32", "int64",
+    "bool",
+)  # fmt: skip
+
+
+def _flax_ext(code: int, payload: bytes) -> Any:
+    """Flax's msgpack extension types: 1 an ndarray, 3 a numpy scalar ([shape, dtype, bytes]
+    both), 2 a Python complex."""
+    import msgpack
+    import numpy as np
+    import torch
+
+    if code == 2:
+        real, imag = msgpack.unpackb(payload)
+        return complex(real, imag)
+    if code not in (1, 3):
+        raise ValueError(f"unknown msgpack extension type {code}")
+    shape, dtype, raw = msgpack.unpackb(payload)
+    if dtype not in _TORCH_DTYPES:  # numpy knows more names than torch (e.g. uint16)
+        return torch.from_numpy(np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy())
+    kind = getattr(torch, dtype)
+    if not raw:  # torch.frombuffer refuses an empty buffer
+        return torch.empty(shape, dtype=kind)
+    # a writable copy: torch warns on (and must not write into) the msgpack buffer
+    return torch.frombuffer(bytearray(raw), dtype=kind).reshape(shape)
+
+
+def _unchunk(tree: Any) -> Any:
+    """Arrays over 2**30 bytes are saved as {"__msgpack_chunked_array__": True, "shape": {"0":
+    ...}, "chunks": {"0": flat, ...}}: joined back here, like Flax's restore does."""
+    import torch
+
+    if not isinstance(tree, dict):
+        return tree
+    if tree.get("__msgpack_chunked_array__") is True:
+        shape = [tree["shape"][str(i)] for i in range(len(tree["shape"]))]
+        chunks = [tree["chunks"][str(i)] for i in range(len(tree["chunks"]))]
+        return torch.cat([c.reshape(-1) for c in chunks]).reshape(shape)
+    return {key: _unchunk(value) for key, value in tree.items()}
+
+
+def flax_params(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The parameter tree of a Flax training state, where Scenic's loader looks for it: a
+    top-level `params` (optax-era states), else `optimizer.target` (flax.optim-era, every
+    published ViViT file), unwrapping a pre-Linen `target["params"]`."""
+    params = state.get("params")
+    if not isinstance(params, dict):
+        optimizer = state.get("optimizer")
+        params = optimizer.get("target") if isinstance(optimizer, dict) else None
+    if isinstance(params, dict) and isinstance(params.get("params"), dict):
+        params = params["params"]
+    return params if isinstance(params, dict) else None
+
+
+def read_flax_msgpack(path: Path) -> dict[str, Any]:
+    """The parameters of a Flax msgpack checkpoint under "/"-joined Flax paths; training state
+    beside them (optimizer moments, step, rng) is left unread."""
+    import msgpack
+    import torch
+
+    try:
+        state = msgpack.unpackb(path.read_bytes(), ext_hook=_flax_ext, strict_map_key=False)
+    except (ValueError, TypeError, msgpack.UnpackException) as e:
+        raise WeightsError(f"{path}: not a valid Flax msgpack checkpoint ({e})") from e
+    if not isinstance(state, dict):
+        raise WeightsError(
+            f"{path}: not a Flax checkpoint (msgpack holds a {type(state).__name__})"
+        )
+    params = flax_params(state)
+    if params is None:
+        found = ", ".join(sorted(str(k) for k in state)) or "nothing"
+        raise WeightsError(
+            f"{path}: a msgpack file without Flax parameters (no `params` or "
+            f"`optimizer.target`; top-level keys: {found})"
+        )
+    flat: dict[str, Any] = {}
+
+    def walk(tree: dict[str, Any], prefix: str) -> None:
+        for key, value in tree.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(value, name + "/")
+            elif isinstance(value, torch.Tensor):
+                flat[name] = value
+
+    try:
+        walk(_unchunk(params), "")
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise WeightsError(f"{path}: a damaged chunked array ({e})") from e
+    if not flat:
+        raise WeightsError(f"{path}: the Flax checkpoint holds no arrays")
+    return flat

@@ -1,4 +1,5 @@
-"""The transformers (Hugging Face hub) layouts of TimeSformer and ViViT, as pure functions.
+"""The transformers (Hugging Face hub) layouts of TimeSformer and ViViT, as pure functions, and
+the config.json of every supported family (VideoMAE and V-JEPA 2 keys: hf_videomae, hf_vjepa2).
 
 Keys and config.json in, vidcls's keys and arch_config out. vidcls's parameter names are those
 of the original TimeSformer `vit.py` (for both models), and its attention keeps q, k and v in
@@ -13,6 +14,10 @@ from typing import Any
 
 import torch
 
+from .hf_videomae import arch_config_from_videomae
+from .hf_vjepa2 import arch_config_from_vjepa2
+
+MODEL_TYPES = ("timesformer", "vivit", "videomae", "vjepa2")
 Tensors = dict[str, torch.Tensor]
 
 _HF_TIMESFORMER_LAYER = {
@@ -122,18 +127,24 @@ def from_hf_vivit(state: Mapping[str, torch.Tensor]) -> Tensors:
 def arch_config_from_hf(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """Translate a transformers config.json into (arch, vidcls arch_config)."""
     model_type = config.get("model_type")
-    if model_type not in ("timesformer", "vivit"):
-        raise ValueError(f"config.json is for model_type {model_type!r}, not timesformer or vivit")
+    if model_type not in MODEL_TYPES:
+        raise ValueError(
+            f"config.json is for model_type {model_type!r}, not one of {', '.join(MODEL_TYPES)}"
+        )
     image_size = config.get("image_size", 224)
     if isinstance(image_size, (list, tuple)):
         if image_size[0] != image_size[1]:
             raise ValueError("non-square image_size is not supported")
         image_size = image_size[0]
+    num_classes = len(config["id2label"]) if "id2label" in config else config.get("num_labels")
+    if model_type == "videomae":
+        return model_type, {**arch_config_from_videomae(config, image_size), "num_classes": num_classes}  # fmt: skip # noqa: E501
+    if model_type == "vjepa2":
+        return model_type, {**arch_config_from_vjepa2(config), "num_classes": num_classes}
     act = config.get("hidden_act", "gelu" if model_type == "timesformer" else "gelu_fast")
     gelu = {"gelu": "none", "gelu_fast": "tanh", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
     if act not in gelu:
         raise ValueError(f"config.json hidden_act {act!r} is not supported")
-    num_classes = len(config["id2label"]) if "id2label" in config else config.get("num_labels")
     arch_config: dict[str, Any] = {
         "hidden_size": config.get("hidden_size", 768),
         "depth": config.get("num_hidden_layers", 12),

@@ -31,6 +31,7 @@ from .options import (
     DeviceOpt,
     EndOpt,
     FormatOpt,
+    FramesOpt,
     FromList,
     GpusOpt,
     JsonOpt,
@@ -46,9 +47,11 @@ from .options import (
     ShardOpt,
     StartOpt,
     StrictOpt,
+    StrideOpt,
     TopKOpt,
     VerboseOpt,
     Videos,
+    VivitAttentionOpt,
     WeightsOpt,
     WorkersOpt,
     check_timeline_options,
@@ -123,7 +126,7 @@ class _Group(TyperGroup):
 app = typer.Typer(
     cls=_Group,
     name="vidcls",
-    help="Classify the actions in videos of any length with TimeSformer and ViViT.",
+    help="Classify actions in videos of any length: TimeSformer, ViViT, MViT, VideoMAE, V-JEPA 2.",
     rich_markup_mode="rich",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -143,12 +146,22 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    """Classify the actions in videos of any length with TimeSformer and ViViT."""
+    """Classify actions in videos of any length: TimeSformer, ViViT, MViT, VideoMAE, V-JEPA 2."""
 
 
 @app.command()
 def models(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Describe only these: registry names, or hub classifiers without an entry "
+            "(hf:OWNER/REPO, hf:FOLDER) with the protocol vidcls would run them with."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the registry as JSON.")] = False,
+    frames: FramesOpt = None,
+    stride: StrideOpt = None,
+    offline: OfflineOpt = False,
 ) -> None:
     """List the models vidcls knows: span, frames, input size, labels, and whether cached.
 
@@ -158,10 +171,17 @@ def models(
     from ..output.terminal import model_cells, model_lines, models_table
     from ..registry import registry
 
+    if names or frames is not None or stride is not None:
+        from ..loading import choose_model
+
+        chosen = [choose_model(n, None, None, offline or None, frames, stride).spec for n in names or ["timesformer"]]  # fmt: skip # noqa: E501
+    else:
+        chosen = list(registry().values())
     rows = []
-    for spec in registry().values():
+    for spec in chosen:
         row = spec.as_dict()
-        row["cached"] = cached_weights(spec) is not None
+        # a local folder is on disk: there is nothing to cache
+        row["cached"] = not (spec.repo or spec.url) or cached_weights(spec) is not None
         rows.append(row)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -175,17 +195,23 @@ def models(
 
 @app.command()
 def download(
-    names: Annotated[list[str], typer.Argument(help="Model names (see `vidcls models`).")],
+    names: Annotated[
+        list[str],
+        typer.Argument(help="Model names (see `vidcls models`) or hub repos: hf:OWNER/REPO."),
+    ],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Download models into the Hugging Face cache ahead of an offline run."""
+    """Download models ahead of an offline run (hub models and hf:OWNER/REPO into the Hugging
+    Face cache, URL models into VIDCLS_CACHE, default ~/.cache/vidcls)."""
+    from ..loading import choose_model
     from ..network import fetch, verify_sha256
-    from ..registry import get_spec
 
-    specs = [get_spec(name) for name in names]
+    specs = [choose_model(name, offline=False).spec for name in names]
     for spec in specs:
+        if not spec.repo and not spec.bundled and not spec.url:
+            raise UsageError(f"{spec.name} is a local folder: there is nothing to download")
         if not quiet:
-            err.print(f"downloading {spec.name} from {spec.repo or 'the package'}")
+            err.print(f"downloading {spec.name} from {spec.repo or spec.url or 'the package'}")
         path = fetch(spec, offline=False, progress=not quiet)
         verify_sha256(spec, path if path.is_file() else path / next(iter(spec.sha256), ""))
         sys.stdout.write(f"{spec.name}\t{path}\n")
@@ -227,9 +253,12 @@ def _classify(
     from_list: str | None,
     recursive: bool,
     shard: str | None,
-    model: str,
+    model: str | None,
     weights: str | None,
+    vivit_attention: str | None,
     labels: str | None,
+    frames: int | None,
+    stride: int | None,
     offline: bool,
     fmt: str | None,
     as_json: bool,
@@ -250,6 +279,7 @@ def _classify(
 ) -> None:
     """predict and segment: resolve every option once, then run the session."""
     from .. import config
+    from ..loading import choose_model
     from ..sources import expand
     from .session import Destination, Session
 
@@ -266,7 +296,7 @@ def _classify(
     placement = _placement(gpus, workers, ray, device, named)
     part = parse_shard(shard)
     names = named[part[0] :: part[1]] if part else named
-    choice = config.choose_model(model, weights, labels, offline or None)
+    choice = choose_model(model, weights, labels, offline or None, frames, stride, vivit_attention)
     session = Session(err, report_error, quiet, verbose)
     if placement.ray is not None:
         from ..drivers.ray import cluster_runtime, connect
@@ -284,8 +314,11 @@ def _classify(
 @app.command()
 def predict(
     videos: Videos = None,
-    model: ModelOpt = "timesformer",
+    model: ModelOpt = None,
     weights: WeightsOpt = None,
+    vivit_attention: VivitAttentionOpt = None,
+    frames: FramesOpt = None,
+    stride: StrideOpt = None,
     top_k: TopKOpt = 5,
     clips: Annotated[
         str, typer.Option(help="all: the fewest windows covering the video; N: N evenly spaced.")
@@ -324,7 +357,8 @@ def predict(
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
-        model=model, weights=weights, labels=labels, offline=offline, fmt=fmt, as_json=as_json,
+        model=model, weights=weights, vivit_attention=vivit_attention, labels=labels,
+        frames=frames, stride=stride, offline=offline, fmt=fmt, as_json=as_json,
         output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
         compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
     )  # fmt: skip
@@ -333,8 +367,11 @@ def predict(
 @app.command()
 def segment(
     videos: Videos = None,
-    model: ModelOpt = "timesformer",
+    model: ModelOpt = None,
     weights: WeightsOpt = None,
+    vivit_attention: VivitAttentionOpt = None,
+    frames: FramesOpt = None,
+    stride: StrideOpt = None,
     hop: Annotated[
         float | None, typer.Option(min=0.001, help="Seconds between windows (default: the span).")
     ] = None,
@@ -404,7 +441,8 @@ def segment(
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
-        model=model, weights=weights, labels=labels, offline=offline, fmt=fmt, as_json=as_json,
+        model=model, weights=weights, vivit_attention=vivit_attention, labels=labels,
+        frames=frames, stride=stride, offline=offline, fmt=fmt, as_json=as_json,
         output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
         compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
         video_id=video_id, multi_label=multi_label, overlay=overlay,

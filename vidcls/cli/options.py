@@ -25,11 +25,36 @@ FromList = Annotated[
 ]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Look inside directories.")]
 ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Registry name or alias (see `vidcls models`).")
+    str | None,
+    typer.Option(
+        "--model", "-m",
+        help="Registry name or alias (see `vidcls models`), or a hub classifier without an "
+        "entry: hf:OWNER/REPO or hf:FOLDER. Default: timesformer, or the family of --weights.",
+    ),
+]  # fmt: skip
+FramesOpt = Annotated[
+    int | None, typer.Option("--frames", min=1, help="Frames per clip (default: the model's).")
+]
+StrideOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--stride", min=1, help="Take 1 frame in N at the reference rate (default: the model's)."
+    ),  # noqa: E501
 ]
 WeightsOpt = Annotated[
     str | None,
-    typer.Option(help="Local weights: hub-layout folder, .safetensors, .bin or original .pyth."),
+    typer.Option(
+        help="Local weights: hub-layout folder, .safetensors, .bin, original .pyth or Scenic "
+        "checkpoint."
+    ),
+]
+VivitAttentionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Which ViViT a Scenic checkpoint is where its parameters cannot tell: "
+        "factorised-dot-product (Model 4 has Model 1's) or factorised-self-attention-time-space "
+        "(Model 3's other order).",
+    ),
 ]
 LabelsOpt = Annotated[
     str | None, typer.Option(help="A file of class names, one per line (fine-tuned checkpoints).")

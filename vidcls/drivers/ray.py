@@ -158,15 +158,14 @@ class _Model:
 
             from ..engine import Classifier
             from ..loading import load
-            from ..records import Answer
 
             if config.runtime.device == "cpu":
                 torch.set_num_threads(threads)
             loaded = load(config.model, config.runtime, progress=False)
-            answer = Answer.of(loaded.labels, config.options)
+            answer = core.answer_for(loaded.labels, config.options, loaded.spec)
             crops = config.options.crops or loaded.spec.crops
             self.classifier = Classifier(
-                loaded, crops, config.runtime.batch_size, answer.subset, config.runtime.compile
+                loaded, crops, config.runtime.batch_size, answer, config.runtime.compile
             )
             self.labels = json.dumps(loaded.labels)
             self.classes = len(loaded.labels)
@@ -214,7 +213,6 @@ class _Gather:
 def _events(name: str, gathered: _Gather, config: RunConfig) -> Iterator[Event]:
     """The file's rows, in window order, through the per-file core."""
     from ..facts import FileFacts
-    from ..records import Answer
 
     meta = gathered.end
     assert meta is not None
@@ -224,7 +222,7 @@ def _events(name: str, gathered: _Gather, config: RunConfig) -> Iterator[Event]:
         start, end, probs, seconds = gathered.windows[index]
         scored.append((Decoded(name, index, start, end, None), probs, seconds))
     scored.append((Closed(name, FileFacts.from_dict(meta["facts"])), None, 0.0))
-    answer = Answer.of(labels, config.options)
+    answer = core.answer_for(labels, config.options, config.model.spec)
     identity = core.Identity(config.model.name, config.model.source, config.run_key)
     yield from core.events(scored, answer, config.options, identity)
 

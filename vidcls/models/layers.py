@@ -1,4 +1,4 @@
-"""Blocks shared by TimeSformer and ViViT: attention with an SDPA and an eager path, MLP."""
+"""Blocks shared by the models: attention with an SDPA and an eager path, MLP."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ class Mlp(nn.Module):
 def set_fused_attention(model: nn.Module, fused: bool) -> nn.Module:
     """Switch every attention layer of a model between SDPA (True) and the eager twin (False)."""
     for module in model.modules():
-        if isinstance(module, Attention):
+        # every attention module (Attention, its subclasses, cross-attention) has the switch
+        if isinstance(getattr(module, "fused", None), bool):
             module.fused = fused
     return model

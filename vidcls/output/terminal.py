@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..events import Event, FileDone
+from ..records import ranked
 from .writers import Writer, clock
 
 
@@ -113,23 +114,34 @@ def render_table(
     if "segments" in record:
         if record["segments"]:
             width = max(10, min(console.width, 120) - 1)
-            for line in timeline(record["segments"], record["start"], record["end"], width):
-                console.print(line, soft_wrap=True)
+            # a model with several heads has a timeline per head
+            heads = list(dict.fromkeys(seg.get("head") for seg in record["segments"]))
+            for head in heads:
+                own = [seg for seg in record["segments"] if seg.get("head") == head]
+                for line in timeline(own, record["start"], record["end"], width):
+                    console.print(line, soft_wrap=True)
             if curves and curves["pieces"]:
                 longest = max(len(c["label"]) for c in curves["classes"][: curves["shown"]])
                 spark = max(10, width - min(longest, 30) - 1)
                 for line in sparklines(curves, record["start"], record["end"], spark):
                     console.print(line, soft_wrap=True)
+        headed = any("head" in seg for seg in record["segments"])
         for column, justify in (("start", "right"), ("end", "right"), ("action", "left"), ("score", "right")):  # fmt: skip # noqa: E501
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        if headed:
+            table.add_column("head")
         for seg in record["segments"]:
-            table.add_row(short_clock(seg["start"]), short_clock(seg["end"]), Text(seg["label"]), f"{seg['score']:.3f}")  # fmt: skip # noqa: E501
+            table.add_row(short_clock(seg["start"]), short_clock(seg["end"]), Text(seg["label"]), f"{seg['score']:.3f}", *([Text(seg["head"])] if headed else []))  # fmt: skip # noqa: E501
     else:
+        headed = any("head" in item for item in record["top_k"])
         for column, justify in (("#", "right"), ("action", "left"), ("score", "right"), ("", "left")):  # fmt: skip # noqa: E501
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        for rank, item in enumerate(record["top_k"], 1):
+        if headed:
+            table.add_column("head")
+        for rank, item in ranked(record["top_k"]):
             bar = "█" * max(0, round(item["score"] * 20))
-            table.add_row(str(rank), Text(item["label"]), f"{item['score']:.3f}", f"[cyan]{bar}[/]")
+            head = [Text(item["head"])] if headed else []
+            table.add_row(str(rank), Text(item["label"]), f"{item['score']:.3f}", f"[cyan]{bar}[/]", *head)  # fmt: skip # noqa: E501
     console.print(table)
     if record.get("classes"):
         console.print(f"scores renormalised over {len(record['classes'])} classes", style="dim")
@@ -144,7 +156,7 @@ def model_cells(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [
         [
             row["name"],
-            row["repo"] or f"bundled: {row['bundled']}",
+            row["repo"] or row.get("url") or f"bundled: {row['bundled']}",
             f"{row['num_frames']}×{row['frame_stride']} @{row['reference_fps']:g}",
             f"{row['span_seconds']:.2f} s",
             ("frame" if row["resize"] == "full" else f"{row['short_side']}")

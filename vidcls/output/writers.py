@@ -12,7 +12,7 @@ import os
 from typing import IO, Any
 
 from ..events import Event, Failed, FileDone, SegmentDone, WindowDone
-from ..records import error_record
+from ..records import error_record, ranked
 
 
 def clock(seconds: float, sep: str = ".") -> str:
@@ -123,7 +123,7 @@ class CsvWriter(Writer):
             return
         record = event.record
         name = record["file"]
-        for rank, item in enumerate(record.get("top_k", ()), 1):
+        for rank, item in ranked(record.get("top_k", [])):
             self.rows.writerow([name, rank, item["label"], item["index"], item["score"], ""])
         for seg in record.get("segments", ()):
             start, end = self._time(seg["start"]), self._time(seg["end"])
