@@ -93,6 +93,9 @@ class FileOptions:
     end: float | None = None
     classes: tuple[str, ...] | None = None  # answer among these labels only
     strict: bool = False  # a file with any warning fails instead of getting its result
+    # segment: the file's events carry the top classes' probability curves, for the views that
+    # draw or threshold them (html, --multi-label, sparklines); they change no record
+    curves: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

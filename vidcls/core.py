@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import records
 from .events import Event, Failed, FileDone, Noted, SegmentDone, Started, Timed, Warned, WindowDone
-from .segments import default_min_duration, merge_windows
+from .segments import default_min_duration, merge_windows, pieces
 from .windows import Closed, Decoded, Item, Opened, Unreadable, decode_files
 
 if TYPE_CHECKING:
@@ -112,6 +112,7 @@ def _finish(
     )
     # the mean over windows of what the engine averaged over views (softmaxes or logits)
     table = np.stack(gathered.probs)
+    curves = None
     if options.mode == "predict":
         record["top_k"] = answer.top_k(answer.probabilities(table.mean(0)))
     else:
@@ -119,13 +120,54 @@ def _finish(
         shortest = options.min_duration
         if shortest is None:
             shortest = default_min_duration(facts.span, hop)
-        segments = _segments(gathered.spans, answer.probabilities(table), answer, facts, shortest)
+        probs = answer.probabilities(table)
+        segments = _segments(gathered.spans, probs, answer, facts, shortest)
         record.update(records.segment_fields(hop, shortest, gathered.windows, segments))
         for segment in segments:
             yield SegmentDone(facts.file, records.segment_record(facts.file, segment))
-    yield FileDone(facts.file, record)
+        if options.curves:
+            curves = top_curves(gathered.spans, probs, answer, facts.start, facts.end)
+    yield FileDone(facts.file, record, curves)
     total = time.time() - gathered.started
     yield Timed(facts.file, count, facts.decode_seconds, facts.convert_seconds, gathered.seconds, total)  # fmt: skip # noqa: E501
+
+
+def top_curves(
+    spans: list[tuple[float, float]],
+    table: np.ndarray,
+    answer: records.Answer,
+    start: float,
+    end: float,
+) -> dict[str, Any]:
+    """The probabilities over time (piecewise constant between window edges) of every class
+    among the top k at some moment, at least k of them, ranked by their probability integrated
+    over the timeline. A class's rank at a moment among these is its rank among all classes,
+    down to k: what `--multi-label` reads."""
+    import numpy as np
+
+    cut, probs = pieces(spans, table, end, start)
+    lengths = cut[:, 1] - cut[:, 0]
+    candidates = np.arange(table.shape[1]) if answer.subset is None else np.asarray(answer.subset)
+    weight = (probs[:, candidates] * lengths[:, None]).sum(0)
+    by_weight = np.argsort(-weight, kind="stable")
+    ranks = np.argsort(np.argsort(-probs[:, candidates], axis=1, kind="stable"), axis=1)
+    somewhere = (ranks < answer.k).any(0)
+    keep = somewhere.copy()
+    keep[by_weight[: answer.k]] = True
+    chosen = candidates[[i for i in by_weight if keep[i]]]
+    classes = [
+        {
+            "label": answer.labels[c],
+            "index": int(c),
+            "probs": [round(float(p), 6) for p in probs[:, c]],
+        }  # fmt: skip # noqa: E501
+        for c in chosen
+    ]
+    return {
+        "pieces": [[round(float(a), 6), round(float(b), 6)] for a, b in cut],
+        "classes": classes,
+        "shown": min(answer.k, len(classes)),  # the first ones: the top k by weight, to draw
+    }
 
 
 def _segments(

@@ -42,6 +42,11 @@ class SegmentDone:
 class FileDone:
     file: str
     record: dict[str, Any]  # the `file` record, with everything
+    # segment with FileOptions.curves: the probability curves of the file's top classes over
+    # time, for the views that draw or threshold them, never written as a record:
+    # {"pieces": [[t0, t1], ...], "classes": [{"label", "index", "probs": [per piece]}, ...],
+    #  "shown": how many of the classes, first, to draw}
+    curves: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

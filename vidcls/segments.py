@@ -395,3 +395,28 @@ def merge_windows(
         runs = _fold(runs, spans, mass, min_duration)
     bounds = _place(runs, spans, extents, probs, min_duration)
     return _segments(bounds, runs, spans, table, mass, labels, extents.mean(1))
+
+
+def top_k_runs(
+    spans: np.ndarray, probs: np.ndarray, k: int
+) -> list[tuple[int, float, float, float]]:
+    """Each class's own segments, as proposals that may overlap other classes': the runs of
+    pieces (P, 2) where the class is among the k most probable, from probs (classes, P); each
+    (class row, start, end, mean probability over its time). With k = 1 they are the top-1
+    runs before folding; a larger k adds the runners-up, so the same time may carry several
+    labels."""
+    import numpy as np
+
+    spans = np.asarray(spans, dtype=np.float64).reshape(-1, 2)
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1, len(spans))
+    ranks = np.argsort(np.argsort(-probs, axis=0, kind="stable"), axis=0, kind="stable")
+    lengths = spans[:, 1] - spans[:, 0]
+    out = []
+    for c in range(len(probs)):
+        inside = np.concatenate([[0], (ranks[c] < k).astype(np.int8), [0]])
+        edges = np.flatnonzero(np.diff(inside))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            total = float(lengths[a:b].sum())
+            score = float((probs[c, a:b] * lengths[a:b]).sum() / total) if total > 0 else 0.0
+            out.append((c, float(spans[a, 0]), float(spans[b - 1, 1]), score))
+    return out

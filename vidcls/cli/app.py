@@ -8,6 +8,7 @@ to the session.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -53,6 +54,7 @@ from .options import (
     VivitAttentionOpt,
     WeightsOpt,
     WorkersOpt,
+    check_timeline_options,
     choose_format,
     parse_classes,
     parse_clips,
@@ -271,6 +273,9 @@ def _classify(
     ray: str | None,
     quiet: bool,
     verbose: bool,
+    video_id: str = "stem",
+    multi_label: int = 1,
+    overlay: str | None = None,
 ) -> None:
     """predict and segment: resolve every option once, then run the session."""
     from .. import config
@@ -281,7 +286,13 @@ def _classify(
     batch = config.parse_batch_size(batch_size)
     named = expand(videos or [], from_list, recursive)
     chosen = choose_format(fmt, as_json, output, len(named), options.mode)
-    destination = Destination(chosen, output, resume)
+    check_timeline_options(chosen, named, options.top_k, video_id, multi_label, overlay)
+    if options.mode == "segment":
+        # only the views that draw or threshold the curves pay for them
+        terminal = chosen == "table" and output in (None, "-") and sys.stdout.isatty()
+        wanted = chosen == "html" or (chosen in ("activitynet", "thumos") and multi_label > 1)
+        options = dataclasses.replace(options, curves=wanted or terminal)
+    destination = Destination(chosen, output, resume, video_id, multi_label, overlay)
     placement = _placement(gpus, workers, ray, device, named)
     part = parse_shard(shard)
     names = named[part[0] :: part[1]] if part else named
@@ -396,6 +407,29 @@ def segment(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     strict: StrictOpt = False,
+    video_id: Annotated[
+        str,
+        typer.Option(
+            "--video-id", help="activitynet, thumos: a video's id is its path's stem, name or path."
+        ),
+    ] = "stem",
+    multi_label: Annotated[
+        int,
+        typer.Option(
+            "--multi-label",
+            min=1,
+            metavar="K",
+            help="activitynet, thumos: the top K classes' own segments (overlapping), not the "
+            "timeline's.",
+        ),
+    ] = 1,  # fmt: skip
+    overlay: Annotated[
+        str | None,
+        typer.Option(
+            metavar="OUT.mp4",
+            help="Also write the video with the segment's label and a timeline bar drawn on it.",
+        ),
+    ] = None,
 ) -> None:
     """A timeline of actions: windows every --hop seconds, merged into segments."""
     from ..config import FileOptions
@@ -411,6 +445,7 @@ def segment(
         frames=frames, stride=stride, offline=offline, fmt=fmt, as_json=as_json,
         output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
         compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
+        video_id=video_id, multi_label=multi_label, overlay=overlay,
     )  # fmt: skip
 
 
@@ -437,6 +472,62 @@ def probe(
     failed = describe(names, as_json, report_error, report_warning, strict)
     if failed:
         raise typer.Exit(1)
+
+
+@app.command("eval")
+def evaluate_command(
+    predictions: Annotated[
+        str, typer.Argument(help="vidcls json/jsonl, ActivityNet results JSON or THUMOS lines.")
+    ],
+    ground_truth: Annotated[
+        str,
+        typer.Argument(help="ActivityNet JSON (database), a THUMOS folder, or vidcls records."),
+    ],
+    tiou: Annotated[
+        str,
+        typer.Option(help="tIoU thresholds, START:STEP:STOP or a list (THUMOS: 0.3:0.1:0.7)."),
+    ] = "0.5:0.05:0.95",
+    subset: Annotated[
+        str | None, typer.Option(help="Only the ground truth's videos of this subset.")
+    ] = None,
+    video_id: Annotated[
+        str,
+        typer.Option("--video-id", help="How vidcls records name videos: stem, name or path."),
+    ] = "stem",
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="table, json or csv (default: table on a terminal)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a timeline against annotations: AP per class and mAP at each tIoU (ActivityNet's
+    protocol), the average mAP, and the share of annotated time labelled correctly."""
+    from .. import evaluate as scoring
+
+    if as_json:
+        fmt = fmt or "json"
+    if fmt is None:
+        fmt = "table" if sys.stdout.isatty() else "json"
+    if fmt not in ("table", "json", "csv"):
+        raise UsageError(f"eval prints table, json or csv, not '{fmt}'")
+    style = scoring.check_style(video_id)
+    thresholds = scoring.parse_tiou(tiou)
+    truth = scoring.read_truth(ground_truth, subset, style)
+    detections = scoring.read_predictions(predictions, style)
+    report = scoring.evaluate(truth, detections, thresholds)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    elif fmt == "csv":
+        import csv
+
+        from ..output.terminal import eval_rows
+
+        rows = csv.writer(sys.stdout, lineterminator="\n")
+        rows.writerows(eval_rows(report.as_dict()))
+    else:
+        from ..output.terminal import eval_table
+
+        Console().print(eval_table(report.as_dict()))
 
 
 def main() -> None:

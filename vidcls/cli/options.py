@@ -84,7 +84,8 @@ FormatOpt = Annotated[
     str | None,
     typer.Option(
         "--format", "-f",
-        help="table, json, jsonl, csv, tsv (srt, vtt: segment). Default: table on a terminal, "
+        help="table, json, jsonl, csv, tsv (segment also srt, vtt, activitynet, thumos, html). "
+        "Default: table on a terminal, "
         "else json for one file and jsonl for several.",
     ),
 ]  # fmt: skip
@@ -205,3 +206,37 @@ def choose_format(fmt: str | None, as_json: bool, output: str | None, files: int
     if fmt in ("srt", "vtt") and files > 1:
         raise UsageError(f"--format {fmt} writes the subtitles of one video; got {files}")
     return fmt
+
+
+def check_timeline_options(
+    fmt: str,
+    names: list[str],
+    top_k: int,
+    video_id: str,
+    multi_label: int,
+    overlay: str | None,
+) -> None:
+    """--video-id, --multi-label and --overlay against the format and the files."""
+    from pathlib import Path
+
+    from ..evaluate import check_style
+    from ..evaluate import video_id as id_of
+
+    check_style(video_id)
+    if multi_label > top_k:
+        raise UsageError(f"--multi-label {multi_label} needs --top-k {multi_label} or more")
+    if fmt in ("activitynet", "thumos"):
+        seen: dict[str, str] = {}
+        for name in names:
+            vid = id_of(name, video_id)
+            if vid in seen and seen[vid] != name:
+                raise UsageError(
+                    f"'{seen[vid]}' and '{name}' have the same video id '{vid}': "
+                    "use --video-id path"
+                )
+            seen[vid] = name
+    if overlay is not None:
+        if len(names) != 1 or names[0] == "-":
+            raise UsageError("--overlay draws on one video file, by path")
+        if Path(overlay).resolve() == Path(names[0]).resolve():
+            raise UsageError("--overlay would write over the video it reads")

@@ -36,6 +36,9 @@ class Destination:
     fmt: str
     path: str | None = None
     resume: bool = False
+    video_id: str = "stem"  # activitynet, thumos: how a path names its video
+    multi_label: int = 1  # activitynet, thumos: each class's runs among the top K
+    overlay: str | None = None  # segment --overlay: the video to write with the timeline drawn
 
     @property
     def durable(self) -> bool:
@@ -75,7 +78,7 @@ class Session:
     ) -> int:
         """Classify `names` (of `given` named on the command line); returns how many failed."""
         from .. import resume as resuming
-        from ..output import make_writer, open_output
+        from ..output import Settings, make_writer, open_output
 
         for note in config.runtime.notes:
             self.warn(note)
@@ -89,14 +92,52 @@ class Session:
         failed = 0
         append = ("a" if destination.resume else "w") if destination.durable else None
         with warnings_to(self.warn), open_output(destination.path, sys.stdout, append) as out:
-            writer = make_writer(destination.fmt, config.options.mode, out, destination.durable)
+            settings = Settings(
+                config.options.mode, destination.durable, destination.video_id,
+                destination.multi_label, run_facts(config, placement),
+            )  # fmt: skip
+            writer = make_writer(destination.fmt, out, settings)
             for event in self._progress(self._events(config, names, placement)):
+                if isinstance(event, FileDone) and writer.wants_frames:
+                    writer.attach(event.file, self._thumbnails(event))
+                if isinstance(event, FileDone) and destination.overlay is not None:
+                    failed += self._overlay(event, destination.overlay)
                 writer.write(event)
                 failed += self._tell(event)
             writer.close()
         if given > 1 or skipped:
             self.say(f"{len(names) - failed} ok, {failed} failed, {skipped} skipped")
         return failed
+
+    def _thumbnails(self, event: FileDone) -> list[bytes | None]:
+        """A frame from the middle of each segment, for the HTML report (none from stdin)."""
+        from ..decode import snapshots
+        from ..errors import VidclsError
+
+        segments = event.record.get("segments", [])
+        if event.file == "-" or not segments:
+            return []
+        try:
+            return snapshots(event.file, [(s["start"] + s["end"]) / 2 for s in segments])
+        except VidclsError as e:
+            self.warn(f"no thumbnails: {e}")
+            return []
+
+    def _overlay(self, event: FileDone, target: str) -> int:
+        """Write the video with its timeline drawn on it; 1 when that fails."""
+        from ..decode import reencode
+        from ..errors import VidclsError
+        from ..overlay import Painter
+
+        record = event.record
+        painter = Painter(record["segments"], record["start"], record["end"])
+        try:
+            frames = reencode(event.file, target, painter)
+        except VidclsError as e:
+            self.report(str(e))
+            return 1
+        self.say(f"{target}: {frames} frame(s) with the timeline drawn")
+        return 0
 
     def _events(self, config: RunConfig, names: list[str], placement: Placement) -> Iterator[Event]:
         if placement.ray is not None:
@@ -195,3 +236,22 @@ def probe(
     else:
         Console().print(probe_table(records))
     return failed
+
+
+def run_facts(config: RunConfig, placement: Placement) -> tuple[tuple[str, str], ...]:
+    """The run as the HTML report states it: model, weights, where it ran, the protocol."""
+    options, runtime = config.options, config.runtime
+    where = "Ray" if placement.ray is not None else runtime.device
+    if placement.devices:
+        where = f"{len(placement.devices)} worker(s) on {', '.join(placement.devices)}"
+    hop = "the span" if options.hop is None else f"{options.hop:g} s"
+    shortest = "default" if options.min_duration is None else f"{options.min_duration:g} s"
+    facts = [
+        ("model", config.model.name), ("weights", config.model.source), ("device", where),
+        ("precision", runtime.precision),
+        ("protocol", f"{options.mode}: hop {hop}, min duration {shortest}, "
+                     f"crops {options.crops or 'the model default'}, top {options.top_k}"),
+    ]  # fmt: skip
+    if options.classes:
+        facts.append(("classes", ", ".join(options.classes)))
+    return tuple(facts)

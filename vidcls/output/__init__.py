@@ -15,11 +15,30 @@ from typing import IO
 
 from ..errors import UsageError
 from .files import open_output
-from .writers import CsvWriter, JsonlWriter, JsonWriter, SubtitleWriter, Writer
+from .writers import (
+    ActivityNetWriter,
+    CsvWriter,
+    JsonlWriter,
+    JsonWriter,
+    SubtitleWriter,
+    ThumosWriter,
+    Writer,
+)
 
-__all__ = ["FORMATS", "Format", "Writer", "format_for", "make_writer", "open_output"]
+__all__ = ["FORMATS", "Format", "Settings", "Writer", "format_for", "make_writer", "open_output"]
 
 BOTH = ("predict", "segment")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a writer is told besides its stream: plain values the command line resolved."""
+
+    mode: str  # the command: predict or segment
+    durable: bool = False  # a JSON-lines results file, written a file's block at a time
+    video_id: str = "stem"  # activitynet, thumos: how a file's path names its video
+    multi_label: int = 1  # activitynet, thumos: the top K classes' own segments
+    run: tuple[tuple[str, str], ...] = ()  # html: the run's facts, as (name, value)
 
 
 @dataclass(frozen=True)
@@ -27,35 +46,57 @@ class Format:
     name: str
     extensions: tuple[str, ...]
     modes: tuple[str, ...]  # the commands that write it
-    make: Callable[[IO[str], str, bool], Writer]  # (stream, mode, durable) -> writer
+    make: Callable[[IO[str], Settings], Writer]
 
 
-def _table(out: IO[str], mode: str, durable: bool) -> Writer:
+def _table(out: IO[str], settings: Settings) -> Writer:
     from rich.console import Console
 
     from .terminal import TableWriter
 
-    return TableWriter(Console(file=out, highlight=False))
+    console = Console(file=out, highlight=False)
+    return TableWriter(console, sparklines=console.is_terminal)
 
 
+def _html(out: IO[str], settings: Settings) -> Writer:
+    from .html import HtmlWriter
+
+    return HtmlWriter(out, settings.run)
+
+
+SEGMENT = ("segment",)
 _ROWS = (
     Format("table", (".txt",), BOTH, _table),
-    Format("json", (".json",), BOTH, lambda out, mode, durable: JsonWriter(out)),
+    Format("json", (".json",), BOTH, lambda out, s: JsonWriter(out)),
+    Format("jsonl", (".jsonl", ".ndjson"), BOTH, lambda out, s: JsonlWriter(out, s.durable)),
+    Format("csv", (".csv",), BOTH, lambda out, s: CsvWriter(out, s.mode, tab=False)),
+    Format("tsv", (".tsv",), BOTH, lambda out, s: CsvWriter(out, s.mode, tab=True)),
+    Format("srt", (".srt",), SEGMENT, lambda out, s: SubtitleWriter(out, False)),
+    Format("vtt", (".vtt",), SEGMENT, lambda out, s: SubtitleWriter(out, True)),
     Format(
-        "jsonl", (".jsonl", ".ndjson"), BOTH, lambda out, mode, durable: JsonlWriter(out, durable)
+        "activitynet",
+        (".activitynet.json",),
+        SEGMENT,
+        lambda out, s: ActivityNetWriter(out, s.video_id, s.multi_label),
+    ),  # fmt: skip
+    Format(
+        "thumos",
+        (".thumos.txt",),
+        SEGMENT,
+        lambda out, s: ThumosWriter(out, s.video_id, s.multi_label),
     ),  # fmt: skip # noqa: E501
-    Format("csv", (".csv",), BOTH, lambda out, mode, durable: CsvWriter(out, mode, tab=False)),
-    Format("tsv", (".tsv",), BOTH, lambda out, mode, durable: CsvWriter(out, mode, tab=True)),
-    Format("srt", (".srt",), ("segment",), lambda out, mode, durable: SubtitleWriter(out, False)),
-    Format("vtt", (".vtt",), ("segment",), lambda out, mode, durable: SubtitleWriter(out, True)),
+    Format("html", (".html", ".htm"), SEGMENT, _html),
 )
 FORMATS: dict[str, Format] = {f.name: f for f in _ROWS}
 EXTENSIONS: dict[str, str] = {ext: f.name for f in _ROWS for ext in f.extensions}
 
 
 def format_for(path: str) -> str:
-    """The format an output file's suffix names."""
-    suffix = Path(path).suffix.lower()
+    """The format an output file's suffix names (the longest that matches: a.activitynet.json
+    is activitynet, a.json json)."""
+    name = Path(path).name.lower()
+    matches = [ext for ext in EXTENSIONS if name.endswith(ext) and len(name) > len(ext)]
+    suffix = max(matches, key=len) if matches else Path(path).suffix.lower()
     if suffix not in EXTENSIONS:
         known = ", ".join(EXTENSIONS)
         raise UsageError(
@@ -74,5 +115,5 @@ def check_format(fmt: str, mode: str) -> Format:
     return row
 
 
-def make_writer(fmt: str, mode: str, out: IO[str], durable: bool = False) -> Writer:
-    return check_format(fmt, mode).make(out, mode, durable)
+def make_writer(fmt: str, out: IO[str], settings: Settings) -> Writer:
+    return check_format(fmt, settings.mode).make(out, settings)

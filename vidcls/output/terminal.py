@@ -26,13 +26,44 @@ def short_clock(seconds: float) -> str:
 class TableWriter(Writer):
     """For people: a summary line, top-k with bars, or a timeline and the segments."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, sparklines: bool = False) -> None:
         super().__init__(console.file)
         self.console = console
+        self.sparklines = sparklines
 
     def write(self, event: Event) -> None:
         if isinstance(event, FileDone):
-            render_table(event.record, self.console)
+            curves = event.curves if self.sparklines else None
+            render_table(event.record, self.console, curves)
+
+
+_TICKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(pieces: list[list[float]], probs: list[float], start: float, end: float, width: int) -> str:  # fmt: skip # noqa: E501
+    """A class's probability over [start, end] in `width` cells, ▁ (0) to █ (1): each cell the
+    time-weighted mean of the pieces it covers."""
+    import numpy as np
+
+    spans = np.asarray(pieces, dtype=np.float64).reshape(-1, 2)
+    values = np.asarray(probs, dtype=np.float64)
+    edges = np.linspace(start, end, width + 1)
+    cells = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        overlap = (np.minimum(spans[:, 1], b) - np.maximum(spans[:, 0], a)).clip(0)
+        total = overlap.sum()
+        level = float((values * overlap).sum() / total) if total > 0 else 0.0
+        cells.append(_TICKS[min(len(_TICKS) - 1, max(0, round(level * (len(_TICKS) - 1))))])
+    return "".join(cells)
+
+
+def sparklines(curves: dict[str, Any], start: float, end: float, width: int) -> list[Text]:
+    """A sparkline per top class, its label after it."""
+    lines = []
+    for n, track in enumerate(curves["classes"][: curves["shown"]]):
+        line = Text(sparkline(curves["pieces"], track["probs"], start, end, width), style=COLOURS[n % len(COLOURS)])  # fmt: skip # noqa: E501
+        lines.append(line.append(" " + track["label"], style="default"))
+    return lines
 
 
 COLOURS = ["cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta",
@@ -75,7 +106,9 @@ def timeline(segments: list[dict[str, Any]], start: float, end: float, width: in
     return [bar, legend]
 
 
-def render_table(record: dict[str, Any], console: Console) -> None:
+def render_table(
+    record: dict[str, Any], console: Console, curves: dict[str, Any] | None = None
+) -> None:
     console.print(_summary(record), highlight=False, soft_wrap=True)
     table = Table(box=None, pad_edge=False)
     if "segments" in record:
@@ -86,6 +119,11 @@ def render_table(record: dict[str, Any], console: Console) -> None:
             for head in heads:
                 own = [seg for seg in record["segments"] if seg.get("head") == head]
                 for line in timeline(own, record["start"], record["end"], width):
+                    console.print(line, soft_wrap=True)
+            if curves and curves["pieces"]:
+                longest = max(len(c["label"]) for c in curves["classes"][: curves["shown"]])
+                spark = max(10, width - min(longest, 30) - 1)
+                for line in sparklines(curves, record["start"], record["end"], spark):
                     console.print(line, soft_wrap=True)
         headed = any("head" in seg for seg in record["segments"])
         for column, justify in (("start", "right"), ("end", "right"), ("action", "left"), ("score", "right")):  # fmt: skip # noqa: E501
@@ -187,4 +225,32 @@ def probe_table(records: list[dict[str, Any]]) -> Table:
             str(r["frame_count"] or "?"), str(r["audio_streams"]),
             yes[r["first_second_decodes"]], yes[r["last_second_decodes"]],
         )  # fmt: skip
+    return table
+
+
+def eval_rows(report: dict[str, Any]) -> list[list[str]]:
+    """`vidcls eval` as rows: a header of the thresholds, a row per class, mAP, then the
+    average mAP and the share of annotated time labelled correctly."""
+    thresholds = [f"{t:g}" for t in report["tiou"]]
+    rows = [["class", "instances", *(f"AP@{t}" for t in thresholds)]]
+    for label, entry in report["classes"].items():
+        rows.append([label, str(entry["instances"]), *(f"{ap:.6f}" for ap in entry["AP"])])
+    rows.append(["mAP", "", *(f"{m:.6f}" for m in report["mAP"])])
+    rows.append(["average mAP", "", f"{report['average_mAP']:.6f}"])
+    share = report["duration_correct"]
+    rows.append(["duration labelled correctly", "", "" if share is None else f"{share:.6f}"])
+    return rows
+
+
+def eval_table(report: dict[str, Any]) -> Table:
+    rows = eval_rows(report)
+    title = (
+        f"{report['videos']} video(s), {report['detections']} detection(s) · average mAP "
+        f"{report['average_mAP']:.4f}"
+    )
+    table = Table(title=title, title_justify="left")
+    for n, name in enumerate(rows[0]):
+        table.add_column(name, justify="left" if n == 0 else "right")
+    for row in rows[1:]:
+        table.add_row(Text(row[0]), *row[1:], *([""] * (len(rows[0]) - len(row))))
     return table

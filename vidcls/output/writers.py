@@ -25,11 +25,16 @@ def clock(seconds: float, sep: str = ".") -> str:
 
 
 class Writer:
+    wants_frames = False  # whether the command line should `attach` a frame per segment
+
     def __init__(self, out: IO[str]) -> None:
         self.out = out
 
     def write(self, event: Event) -> None:
         pass
+
+    def attach(self, file: str, jpegs: list[bytes | None]) -> None:
+        """A JPEG per segment of `file` (None where no frame could be taken)."""
 
     def close(self) -> None:
         self.out.flush()
@@ -126,6 +131,20 @@ class CsvWriter(Writer):
         self.out.flush()
 
 
+def _srt_text(text: str) -> str:
+    """SRT has no escapes, and players read <b>, <font …> and {\\an8} in cue text as markup:
+    an untrusted label keeps its letters, with look-alikes for the markup characters, on one
+    line (a blank line would end the cue)."""
+    table = str.maketrans({"<": "‹", ">": "›", "{": "(", "}": ")", "\n": " ", "\r": " "})
+    return text.translate(table)
+
+
+def _vtt_text(text: str) -> str:
+    """WebVTT cue text with its three escapes (so "-->" cannot appear), on one line."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\r", " ").replace("\n", " ")
+
+
 class SubtitleWriter(Writer):
     """SRT or WebVTT cues of the merged segments, "label (score)" as the text."""
 
@@ -144,6 +163,76 @@ class SubtitleWriter(Writer):
         for n, seg in enumerate(self.segments, 1):
             cue = f"{clock(seg['start'], sep)} --> {clock(seg['end'], sep)}"
             text = f"{seg['label']} ({seg['score']:.2f})"
+            text = _vtt_text(text) if self.vtt else _srt_text(text)
             blocks.append(f"{cue}\n{text}\n" if self.vtt else f"{n}\n{cue}\n{text}\n")
         self.out.write("\n".join(blocks))
         super().close()
+
+
+def detections(event: FileDone, multi_label: int) -> list[tuple[str, float, float, float]]:
+    """A file's detections (label, start, end, score): its timeline's segments, or with
+    `multi_label` K > 1 each class's runs among the top K of the moment, which may overlap."""
+    from ..segments import top_k_runs
+
+    if multi_label <= 1 or event.curves is None:
+        return [(s["label"], s["start"], s["end"], s["score"]) for s in event.record["segments"]]
+    tracks = event.curves["classes"]
+    runs = top_k_runs(event.curves["pieces"], [t["probs"] for t in tracks], multi_label)
+    runs.sort(key=lambda r: (r[1], r[0]))
+    return [(tracks[c]["label"], round(a, 3), round(b, 3), round(p, 6)) for c, a, b, p in runs]
+
+
+class ActivityNetWriter(Writer):
+    """One ActivityNet results document (version 1.3) for all files of the run, at the end."""
+
+    def __init__(self, out: IO[str], video_id: str, multi_label: int) -> None:
+        super().__init__(out)
+        self.style = video_id
+        self.multi_label = multi_label
+        self.results: dict[str, list[dict[str, Any]]] = {}
+        self.models: list[str] = []
+
+    def write(self, event: Event) -> None:
+        if not isinstance(event, FileDone):
+            return
+        from ..evaluate import video_id
+
+        vid = video_id(event.record["file"], self.style)
+        self.results[vid] = [
+            {"label": label, "score": score, "segment": [start, end]}
+            for label, start, end, score in detections(event, self.multi_label)
+        ]
+        if event.record["model"] not in self.models:
+            self.models.append(event.record["model"])
+
+    def close(self) -> None:
+        from .. import __version__
+
+        details = f"vidcls {__version__}, model {', '.join(self.models) or 'none'}"
+        document = {
+            "version": "VERSION 1.3",
+            "results": self.results,
+            "external_data": {"used": False, "details": details},
+        }
+        self.out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        super().close()
+
+
+class ThumosWriter(Writer):
+    """THUMOS'14 detection lines, `video t0 t1 class score`, whitespace in names as _."""
+
+    def __init__(self, out: IO[str], video_id: str, multi_label: int) -> None:
+        super().__init__(out)
+        self.style = video_id
+        self.multi_label = multi_label
+
+    def write(self, event: Event) -> None:
+        if not isinstance(event, FileDone):
+            return
+        from ..evaluate import video_id
+
+        vid = "_".join(video_id(event.record["file"], self.style).split())
+        for label, start, end, score in detections(event, self.multi_label):
+            name = "_".join(label.split())
+            self.out.write(f"{vid} {start:.3f} {end:.3f} {name} {score:.6f}\n")
+        self.out.flush()
