@@ -19,7 +19,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import VideoDecodeError
-from .video import FFmpegLog, ffmpeg_log, reason, time_jumps, video_stream
+from .video import FFmpegLog, close, ffmpeg_log, reason, time_jumps, video_stream
 
 if TYPE_CHECKING:
     import av
@@ -431,7 +431,7 @@ def snapshots(source: str, times: Sequence[float], height: int = 72) -> list[byt
             w, h = (shown.height, shown.width) if k % 2 else (shown.width, shown.height)
             out.append(_jpeg(_fixed((max(2, round(w / h * height)), height))(shown)))
     finally:
-        container.close()
+        close(container)
     return out
 
 
@@ -522,7 +522,7 @@ def _reencode(source: str, target: str, paint: Paint, crf: int) -> int:
     except av.error.FFmpegError as e:
         raise VideoDecodeError(f"{source}: cannot re-encode it ({reason(e)})") from e
     finally:
-        container.close()
+        close(container)
     return written
 
 

@@ -258,6 +258,19 @@ def open_container(
     return container
 
 
+def close(container: av.container.InputContainer) -> None:
+    """Close a container after decoding, its decoders' threads stopped first.
+
+    A frame-threaded decoder freed while a worker thread is logging can deadlock: the worker
+    waits for the GIL to hand FFmpeg's message to Python, while freeing the decoder holds the
+    GIL and waits for the worker. Flushing releases the GIL while the workers finish, so none is
+    busy when the decoder is freed."""
+    for stream in container.streams.video:
+        if stream.codec_context is not None:
+            stream.codec_context.flush_buffers()  # a no-op on a decoder never opened
+    container.close()
+
+
 def reason(e: Exception) -> str:
     text = getattr(e, "strerror", None) or str(e)
     return str(text).strip().rstrip(".") or type(e).__name__
@@ -284,7 +297,7 @@ def probe(source: str | Path, container: av.container.InputContainer | None = No
             info = _probe(_label(source), container)
         finally:
             if own:
-                container.close()
+                close(container)
     info.log = log
     return info
 
@@ -437,5 +450,5 @@ def _check_ends(source: str | Path, info: VideoInfo) -> tuple[bool, bool]:
     except av.error.FFmpegError:
         pass
     finally:
-        container.close()
+        close(container)
     return first, last

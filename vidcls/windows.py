@@ -88,7 +88,7 @@ class WindowStream:
                 self.stats.convert_seconds += time.perf_counter() - started
                 yield self._clamped(pending.pop(index)), views
         finally:
-            container.close()
+            video.close(container)
 
     def _converter(self) -> decode.Convert:
         full = self.spec.crop if self.spec.resize == "full" else None

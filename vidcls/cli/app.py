@@ -373,7 +373,8 @@ def segment(
     frames: FramesOpt = None,
     stride: StrideOpt = None,
     hop: Annotated[
-        float | None, typer.Option(min=0.001, help="Seconds between windows (default: a third of the span).")
+        float | None,
+        typer.Option(min=0.001, help="Seconds between windows (default: a third of the span)."),
     ] = None,
     min_duration: Annotated[
         float | None,
