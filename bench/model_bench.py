@@ -69,9 +69,18 @@ def gflop_per_view(model: Any, view: Any) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    # the counter's module tracker hooks the gradients of arguments that require them: a
+    # parameter passed as an argument (V-JEPA 2's pooler query) must not, in inference mode
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
     counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter:
-        model(view)
+    try:
+        with torch.inference_mode(), counter:
+            model(view)
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
     return counter.get_total_flops() / 1e9
 
 
