@@ -79,6 +79,36 @@ class Runtime:
         ]
 
 
+CLOCKS = ("stream", "wall")
+DROPS = ("none", "oldest")
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How a remote or live source is opened and read (`live.py`, `video.open_container`)."""
+
+    input_format: str | None = None  # FFmpeg's demuxer, when it cannot guess (v4l2, mpegts)
+    input_options: tuple[tuple[str, str], ...] = ()  # FFmpeg's options, e.g. rtsp_transport
+    timeout: float | None = None  # seconds without data before a source counts as stalled
+    reconnect: int = 0  # reopen a live source that stalls or ends this many times
+    clock: str = "stream"  # the timeline after a jump: the stream's time, or the wall clock
+    follow: bool | None = None  # records as they happen; None: for live sources only
+    drop: str = "none"  # when the model is slower than the source: which windows to drop
+    duration: float | None = None  # stop a live source after this many seconds of it
+
+    def __post_init__(self) -> None:
+        if self.clock not in CLOCKS:
+            raise UsageError(f"--clock must be {' or '.join(CLOCKS)}, not '{self.clock}'")
+        if self.drop not in DROPS:
+            raise UsageError(f"--drop must be {' or '.join(DROPS)}, not '{self.drop}'")
+        if self.timeout is not None and self.timeout <= 0:
+            raise UsageError("--timeout must be positive")
+        if self.reconnect < 0:
+            raise UsageError("--reconnect must be 0 or more")
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError("--duration must be positive")
+
+
 @dataclass(frozen=True)
 class FileOptions:
     """What to do with each file. None means the owner's default (see clips, segments)."""
@@ -96,6 +126,7 @@ class FileOptions:
     # segment: the file's events carry the top classes' probability curves, for the views that
     # draw or threshold them (html, --multi-label, sparklines); they change no record
     curves: bool = False
+    live: LiveOptions = field(default_factory=LiveOptions)  # sources FFmpeg opens by URL, too
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import re
+import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +17,45 @@ VIDEO_SUFFIXES = {
     ".flv", ".wmv", ".3gp", ".ogv", ".gif", ".dv", ".mxf", ".vob",
 }  # fmt: skip
 _GLOB = re.compile(r"[*?\[]")
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+# HTTP(S) files can be read to their end like a local one; playlists and these protocols cannot
+_LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "rtp", "tcp")
+_PLAYLISTS = (".m3u8", ".m3u", ".mpd")
+
+
+def is_url(name: str) -> bool:
+    return bool(_URL.match(name))
+
+
+def device_format(name: str) -> tuple[str, str | None]:
+    """(what FFmpeg opens, the input format it implies): `v4l2:/dev/video0` and a character
+    device are V4L2 cameras, as ffmpeg users spell them."""
+    if name.startswith("v4l2:"):
+        return name[len("v4l2:") :], "video4linux2"
+    if _is_kind(name, stat.S_ISCHR):
+        return name, "video4linux2"
+    return name, None
+
+
+def _is_kind(name: str, test: object) -> bool:
+    if is_url(name) or name == "-":
+        return False
+    try:
+        return bool(test(Path(name).stat().st_mode))  # type: ignore[operator]
+    except OSError:
+        return False
+
+
+def is_live(name: str) -> bool:
+    """Whether a source can only be read once, as it comes (like standard input): a stream URL
+    or playlist, a camera, a named pipe. Such sources are followed by default."""
+    if name == "-":
+        return False
+    if is_url(name):
+        scheme = name.split(":", 1)[0].lower()
+        path = name.split("?", 1)[0].lower()
+        return scheme in _LIVE_SCHEMES or path.endswith(_PLAYLISTS)
+    return name.startswith("v4l2:") or _is_kind(name, stat.S_ISCHR) or _is_kind(name, stat.S_ISFIFO)
 
 
 def read_list(lines: Iterable[str]) -> list[str]:
@@ -55,8 +95,8 @@ def expand(
     """
     names: list[str] = []
     for item in videos:
-        if item == "-":
-            names.append(item)
+        if item == "-" or is_url(item) or is_live(item):
+            names.append(item)  # opened by FFmpeg as they are
             continue
         path = Path(item)
         if path.is_dir():

@@ -212,14 +212,31 @@ def _label(source: str | Path) -> str:
     return "-" if str(source) == "-" else str(source)
 
 
+@dataclass(frozen=True)
+class Opening:
+    """How FFmpeg opens a source it reads itself (a URL, a camera, a pipe)."""
+
+    target: str  # what FFmpeg opens (a camera's device path for `v4l2:/dev/video0`)
+    input_format: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    timeout: float | None = None  # seconds, to open and for each read
+
+
 def open_container(
-    source: str | Path, stdin: BinaryIO | None = None
+    source: str | Path, stdin: BinaryIO | None = None, opening: Opening | None = None
 ) -> av.container.InputContainer:
-    """Open a path, or '-' for standard input, with errors that name the file and the reason."""
+    """Open a path, or '-' for standard input, with errors that name the file and the reason.
+    With an `opening`, FFmpeg opens its target itself, with its format, options and timeout."""
     import av
 
     name = _label(source)
-    if name == "-":
+    kwargs: dict[str, Any] = {}
+    if opening is not None:
+        target = opening.target
+        kwargs = {"format": opening.input_format, "options": dict(opening.options)}
+        if opening.timeout is not None:
+            kwargs["timeout"] = opening.timeout
+    elif name == "-":
         target: Any = _Pipe(stdin if stdin is not None else sys.stdin.buffer)
         if not target.head:
             raise VideoDecodeError("-: standard input is empty")
@@ -240,7 +257,7 @@ def open_container(
         target = str(path)
     try:
         with ffmpeg_log(FFmpegLog()) as said:
-            container = av.open(target, "r", metadata_errors="replace")
+            container = av.open(target, "r", metadata_errors="replace", **kwargs)
     except av.error.FFmpegError as e:
         # FFmpeg's own last word ("moov atom not found") says more than the error's class
         why = reason(e) + (
@@ -287,14 +304,20 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
     return streams[0]
 
 
-def probe(source: str | Path, container: av.container.InputContainer | None = None) -> VideoInfo:
-    """Describe a video; on a seekable file this reads every packet header (no decoding)."""
+def probe(
+    source: str | Path,
+    container: av.container.InputContainer | None = None,
+    opening: Opening | None = None,
+    live: bool = False,
+) -> VideoInfo:
+    """Describe a video; on a seekable file this reads every packet header (no decoding). A
+    `live` source, like standard input, is read once: nothing is read ahead."""
     log = FFmpegLog()
     with ffmpeg_log(log):
         own = container is None
-        container = container or open_container(source)
+        container = container or open_container(source, opening=opening)
         try:
-            info = _probe(_label(source), container)
+            info = _probe(_label(source), container, live)
         finally:
             if own:
                 close(container)
@@ -302,10 +325,10 @@ def probe(source: str | Path, container: av.container.InputContainer | None = No
     return info
 
 
-def _probe(name: str, container: av.container.InputContainer) -> VideoInfo:
+def _probe(name: str, container: av.container.InputContainer, live: bool = False) -> VideoInfo:
     stream = video_stream(container)
     ctx = stream.codec_context
-    seekable = name != "-"
+    seekable = name != "-" and not live
     tb = float(stream.time_base) if stream.time_base else 1e-6
     header_duration = float(stream.duration * stream.time_base) if stream.duration else None
     duration = header_duration

@@ -8,13 +8,14 @@ be. Nothing here knows a model: the spec gives only the protocol (times, sizes, 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from . import clips, decode, video
+from . import clips, decode, sources, streams, video
 from .errors import VidclsError
 from .facts import FileFacts, facts_of, stream_duration
 from .registry import ModelSpec
@@ -36,6 +37,8 @@ class WindowStream:
     crops: int
     container: Any = None  # standard input, opened once to probe it and read by the decoder
     stats: decode.DecodeStats = field(default_factory=decode.DecodeStats)
+    opening: video.Opening | None = None  # a source FFmpeg opens itself (a URL, a camera)
+    live: streams.LiveContainer | None = None  # a source read once, as it comes
 
     @property
     def total(self) -> int | None:
@@ -43,7 +46,11 @@ class WindowStream:
 
     def facts(self) -> FileFacts:
         """What the file turned out to be; complete once the stream is exhausted."""
-        return facts_of(self.info, self.stats, self.plan, self.crops)
+        facts = facts_of(self.info, self.stats, self.plan, self.crops)
+        if self.live is not None and self.live.warnings:
+            warnings = facts.warnings + tuple(self.live.warnings)
+            facts = dataclasses.replace(facts, warnings=warnings)
+        return facts
 
     def __iter__(self) -> Iterator[tuple[clips.Window, np.ndarray]]:
         # Frame threading is faster but loses the frames in flight at a damaged spot, so a file
@@ -62,7 +69,8 @@ class WindowStream:
     def _windows(self, threads: str) -> Iterator[tuple[clips.Window, np.ndarray]]:
         from .transforms import crop_views
 
-        container, self.container = self.container or video.open_container(self.source), None
+        container = self.container or video.open_container(self.source, opening=self.opening)
+        self.container = None
         pending: dict[int, clips.Window] = {}
 
         def remember(windows: Any) -> Iterator[clips.Window]:
@@ -119,12 +127,18 @@ def open_windows(
     stdin: BinaryIO | None = None,
 ) -> WindowStream:
     """Probe a video and plan its windows; decoding starts when the stream is iterated."""
-    container = None
-    if str(source) == "-":
+    container: Any = None
+    name = str(source)
+    opening = _opening(name, options)
+    live = None
+    if name == "-":
         container = video.open_container("-", stdin)
         info = video.probe("-", container)
+    elif sources.is_live(name):
+        container = live = _open_live(name, opening, options)  # type: ignore[arg-type]
+        info = video.probe(name, live.current, live=True)
     else:
-        info = video.probe(source)
+        info = video.probe(source, opening=opening)
     duration = info.duration if info.seekable else None
     try:
         if options.mode == "predict":
@@ -135,7 +149,35 @@ def open_windows(
         if container is not None:
             container.close()
         raise VidclsError(f"{info.file}: {e}") from e
-    return WindowStream(source, spec, info, plan, options.crops or spec.crops, container)
+    crops = options.crops or spec.crops
+    return WindowStream(source, spec, info, plan, crops, container, opening=opening, live=live)
+
+
+LIVE_TIMEOUT = 10.0  # seconds without data before a live source counts as stalled, by default
+
+
+def _opening(name: str, options: FileOptions) -> video.Opening | None:
+    """How FFmpeg opens a URL, a camera or a pipe; None for a file or standard input."""
+    if not (sources.is_url(name) or sources.is_live(name)):
+        return None
+    target, implied = sources.device_format(name)
+    given = options.live
+    timeout = given.timeout
+    if timeout is None and sources.is_live(name):
+        timeout = LIVE_TIMEOUT
+    return video.Opening(target, given.input_format or implied, given.input_options, timeout)
+
+
+def _open_live(name: str, opening: video.Opening, options: FileOptions) -> streams.LiveContainer:
+    given = options.live
+
+    def reopen() -> Any:
+        return video.open_container(name, opening=opening)
+
+    return streams.LiveContainer(
+        name, reopen, reopen(), reconnect=given.reconnect, clock=given.clock,
+        duration=given.duration, stop=streams.STOP,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,20 @@ from ..errors import UsageError, VidclsError
 from .options import (
     BatchOpt,
     ClassesOpt,
+    ClockOpt,
     CompileOpt,
     CropsOpt,
     DeviceOpt,
+    DropOpt,
+    DurationOpt,
     EndOpt,
+    FollowOpt,
     FormatOpt,
     FramesOpt,
     FromList,
     GpusOpt,
+    InputFormatOpt,
+    InputOptionOpt,
     JsonOpt,
     LabelsOpt,
     ModelOpt,
@@ -42,12 +48,14 @@ from .options import (
     PrecisionOpt,
     QuietOpt,
     RayOpt,
+    ReconnectOpt,
     Recursive,
     ResumeOpt,
     ShardOpt,
     StartOpt,
     StrictOpt,
     StrideOpt,
+    TimeoutOpt,
     TopKOpt,
     VerboseOpt,
     Videos,
@@ -56,6 +64,7 @@ from .options import (
     WorkersOpt,
     check_timeline_options,
     choose_format,
+    live_options,
     parse_classes,
     parse_clips,
     parse_shard,
@@ -346,6 +355,14 @@ def predict(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     strict: StrictOpt = False,
+    input_format: InputFormatOpt = None,
+    input_option: InputOptionOpt = None,
+    timeout: TimeoutOpt = None,
+    reconnect: ReconnectOpt = 0,
+    clock: ClockOpt = "stream",
+    follow: FollowOpt = None,
+    drop: DropOpt = "none",
+    duration: DurationOpt = None,
 ) -> None:
     """Classify whole videos: the top-k actions, averaged over windows and crops."""
     from ..config import FileOptions
@@ -354,6 +371,9 @@ def predict(
         mode="predict", top_k=top_k, clips=parse_clips(clips), crops=crops,
         start=parse_time(start, "--start") or 0.0, end=parse_time(end, "--end"),
         classes=parse_classes(classes), strict=strict,
+        live=live_options(
+            input_format, input_option, timeout, reconnect, clock, follow, drop, duration
+        ),
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
@@ -431,6 +451,14 @@ def segment(
             help="Also write the video with the segment's label and a timeline bar drawn on it.",
         ),
     ] = None,
+    input_format: InputFormatOpt = None,
+    input_option: InputOptionOpt = None,
+    timeout: TimeoutOpt = None,
+    reconnect: ReconnectOpt = 0,
+    clock: ClockOpt = "stream",
+    follow: FollowOpt = None,
+    drop: DropOpt = "none",
+    duration: DurationOpt = None,
 ) -> None:
     """A timeline of actions: windows every --hop seconds, merged into segments."""
     from ..config import FileOptions
@@ -439,6 +467,9 @@ def segment(
         mode="segment", top_k=top_k, crops=crops, hop=hop, min_duration=min_duration,
         start=parse_time(start, "--start") or 0.0, end=parse_time(end, "--end"),
         classes=parse_classes(classes), strict=strict,
+        live=live_options(
+            input_format, input_option, timeout, reconnect, clock, follow, drop, duration
+        ),
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..config import LiveOptions
 
 # Options shared by predict, segment and probe.
 Videos = Annotated[
@@ -240,3 +243,86 @@ def check_timeline_options(
             raise UsageError("--overlay draws on one video file, by path")
         if Path(overlay).resolve() == Path(names[0]).resolve():
             raise UsageError("--overlay would write over the video it reads")
+
+
+# Live and remote sources (URLs, cameras, named pipes): how FFmpeg opens them, and following.
+InputFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--input-format", metavar="FMT",
+        help="FFmpeg's input format, when it cannot guess it (v4l2, mpegts, ...).",
+    ),
+]  # fmt: skip
+InputOptionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input-option", metavar="KEY=VALUE",
+        help="An FFmpeg option for the source, e.g. rtsp_transport=tcp (repeatable).",
+    ),
+]  # fmt: skip
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.001, metavar="S",
+        help="Seconds without data before a source counts as stalled (live sources: 10).",
+    ),
+]  # fmt: skip
+ReconnectOpt = Annotated[
+    int, typer.Option(min=0, metavar="N", help="Reopen a live source that stalls or ends N times.")
+]
+ClockOpt = Annotated[
+    str,
+    typer.Option(
+        help="After a live stream's time jumps: go on on its own clock (stream) or the wall clock."
+    ),
+]
+FollowOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--follow/--no-follow",
+        help="Write each window's record and each final segment as they happen (default for "
+        "live sources).",
+    ),
+]
+DropOpt = Annotated[
+    str,
+    typer.Option(
+        help="When the model is slower than a live source: none (read at the model's pace) or "
+        "oldest (drop the oldest waiting windows, counted in the records).",
+    ),
+]
+DurationOpt = Annotated[
+    str | None,
+    typer.Option(metavar="S", help="Stop a live source after this much of it (seconds)."),
+]
+
+
+def parse_input_options(items: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """--input-option KEY=VALUE, repeated."""
+    pairs = []
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--input-option takes KEY=VALUE, not '{item}'")
+        pairs.append((key.strip(), value))
+    return tuple(pairs)
+
+
+def live_options(
+    input_format: str | None,
+    input_option: list[str] | None,
+    timeout: float | None,
+    reconnect: int,
+    clock: str,
+    follow: bool | None,
+    drop: str,
+    duration: str | None,
+) -> LiveOptions:
+    """The live-source options of predict and segment, resolved once."""
+    from ..config import LiveOptions
+
+    return LiveOptions(
+        input_format=input_format, input_options=parse_input_options(input_option),
+        timeout=timeout, reconnect=reconnect, clock=clock, follow=follow, drop=drop,
+        duration=parse_time(duration, "--duration"),
+    )  # fmt: skip
