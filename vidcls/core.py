@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from . import records
+from . import live, records
 from .events import Event, Failed, FileDone, Noted, SegmentDone, Started, Timed, Warned, WindowDone
 from .segments import default_min_duration, merge_windows, pieces
 from .windows import Closed, Decoded, Item, Opened, Unreadable, decode_files
@@ -50,6 +50,9 @@ class _Gathered:
     probs: list[Any] = field(default_factory=list)
     windows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0  # model time
+    follower: live.Follower | None = None  # a followed file in segment: its final segments
+    followed: bool = False  # records as they happen, each window's with its lag
+    dropped: int = 0  # windows dropped while the model was behind a live source
 
 
 def events(
@@ -59,11 +62,20 @@ def events(
     open_files: dict[str, _Gathered] = {}
     for item, probs, seconds in scored:
         if isinstance(item, Opened):
-            open_files[item.file] = _Gathered(item.started, item.total)
+            open_files[item.file] = gathered = _Gathered(item.started, item.total)
+            gathered.followed = live.following(item.file, options)
+            if gathered.followed and options.mode == "segment":
+                shortest = _shortest(options, item.span, item.hop)
+                merge = _merge(answer, shortest)
+                gathered.follower = live.Follower(merge, item.start, item.span, shortest)
             yield Started(item.file, item.total)
         elif isinstance(item, Decoded):
             gathered = open_files[item.file]
             yield _window(item, probs, seconds, gathered, answer, options)
+            if gathered.follower is not None:
+                row = answer.probabilities(probs)  # type: ignore[arg-type]
+                for segment in gathered.follower.add((item.start, item.end), row):
+                    yield SegmentDone(item.file, _final(item.file, segment))
         elif isinstance(item, Unreadable):
             open_files.pop(item.file, None)
             yield Failed(item.file, item.message, item.kind)
@@ -83,11 +95,27 @@ def _window(
     gathered.probs.append(probs)
     gathered.seconds += seconds
     record = None
-    if options.mode == "segment":
+    if options.mode == "segment" or gathered.followed:
         shown = answer.probabilities(probs)  # type: ignore[arg-type]
         record = records.window_record(item.file, item.start, item.end, shown, answer)
-        gathered.windows.append(record)
+        if options.mode == "segment":
+            gathered.windows.append(record)
+    if gathered.followed:
+        gathered.dropped = item.dropped
+        record = {**record, "dropped": item.dropped}  # type: ignore[dict-item]
+        if item.arrived is not None:
+            record["lag"] = round(max(0.0, time.time() - item.arrived), 3)
     return WindowDone(item.file, len(gathered.spans), gathered.total, record)
+
+
+def _shortest(options: FileOptions, span: float, hop: float | None) -> float:
+    if options.min_duration is not None:
+        return options.min_duration
+    return default_min_duration(span, hop if hop is not None else span)
+
+
+def _final(file: str, segment: dict[str, Any]) -> dict[str, Any]:
+    return {**records.segment_record(file, segment), "final": True}
 
 
 def _finish(
@@ -117,16 +145,22 @@ def _finish(
         record["top_k"] = answer.top_k(answer.probabilities(table.mean(0)))
     else:
         hop = facts.hop if facts.hop is not None else facts.span
-        shortest = options.min_duration
-        if shortest is None:
-            shortest = default_min_duration(facts.span, hop)
+        shortest = _shortest(options, facts.span, facts.hop)
         probs = answer.probabilities(table)
-        segments = _segments(gathered.spans, probs, answer, facts, shortest)
+        follower = gathered.follower
+        if follower is None:
+            segments = _segments(gathered.spans, probs, answer, facts.end, facts.start, shortest)
+            for segment in segments:
+                yield SegmentDone(facts.file, records.segment_record(facts.file, segment))
+        else:  # the final ones went out as they happened: the pending ones, then all of them
+            for segment in follower.finish(facts.end):
+                yield SegmentDone(facts.file, _final(facts.file, segment))
+            segments = follower.final
         record.update(records.segment_fields(hop, shortest, gathered.windows, segments))
-        for segment in segments:
-            yield SegmentDone(facts.file, records.segment_record(facts.file, segment))
         if options.curves:
             curves = top_curves(gathered.spans, probs, answer, facts.start, facts.end)
+    if gathered.followed:
+        record["dropped_windows"] = gathered.dropped
     yield FileDone(facts.file, record, curves)
     total = time.time() - gathered.started
     yield Timed(facts.file, count, facts.decode_seconds, facts.convert_seconds, gathered.seconds, total)  # fmt: skip # noqa: E501
@@ -170,23 +204,35 @@ def top_curves(
     }
 
 
+def _merge(answer: records.Answer, shortest: float) -> live.Merge:
+    """The timeline merge as a followed file's segments are made final with it."""
+
+    def merge(
+        spans: list[tuple[float, float]], table: np.ndarray, end: float, start: float
+    ) -> list[dict[str, Any]]:
+        return _segments(spans, table, answer, end, start, shortest)
+
+    return merge
+
+
 def _segments(
     spans: list[tuple[float, float]],
     table: np.ndarray,
     answer: records.Answer,
-    facts: FileFacts,
+    end: float,
+    start: float,
     shortest: float,
 ) -> list[dict[str, Any]]:
-    """The merged timeline; with several heads, one per head (each segment naming its head),
-    interleaved in time order."""
+    """The merged timeline of [start, end]; with several heads, one per head (each segment
+    naming its head), interleaved in time order."""
     if not answer.heads:
-        merged = merge_windows(spans, table, answer.labels, facts.end, shortest, facts.start)
+        merged = merge_windows(spans, table, answer.labels, end, shortest, start)
         return [s.as_dict() for s in merged]
     out = []
     for order, (name, classes) in enumerate(answer.heads):
         labels = [answer.labels[i] for i in classes]
         columns = table[:, list(classes)]
-        for segment in merge_windows(spans, columns, labels, facts.end, shortest, facts.start):
+        for segment in merge_windows(spans, columns, labels, end, shortest, start):
             record = {**segment.as_dict(), "index": classes[segment.index], "head": name}
             out.append((segment.start, order, record))
     return [record for _, _, record in sorted(out, key=lambda x: x[:2])]
@@ -213,8 +259,14 @@ def run(
 
     answer = answer_for(loaded.labels, options, loaded.spec)
     crops = options.crops or loaded.spec.crops
-    classifier = Classifier(loaded, crops, runtime.batch_size, answer, runtime.compile)
-    items = decode_files(names, loaded.spec, options, stdin)
+    names = list(names)
+    followed = any(live.following(name, options) for name in names)
+    # a followed source's window goes to the model as soon as it is read, not with the next one
+    batch = 1 if followed else runtime.batch_size
+    classifier = Classifier(loaded, crops, batch, answer, runtime.compile)
+    items: Iterable[Item] = decode_files(names, loaded.spec, options, stdin)
+    if options.live.drop == "oldest":
+        items = live.dropping(items)
     pairs = ((item, item.views if isinstance(item, Decoded) else None) for item in items)
     scored = classifier.run(pairs, prefetch=overlap)
     identity = Identity(loaded.spec.name, loaded.source, run_key)

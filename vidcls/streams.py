@@ -12,6 +12,7 @@ clock (the time that really passed). Every jump is said once, as a warning. A `s
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -57,6 +58,8 @@ class LiveContainer:
         self._step = 0.0
         self._first: float | None = None  # timeline time of the first packet
         self._wall0 = 0.0
+        # (timeline seconds from the first packet, time.time() it arrived), for the lag
+        self._arrivals: collections.deque[tuple[float, float]] = collections.deque(maxlen=4096)
 
     # what pick_frames and video.close read of a container
     @property
@@ -66,6 +69,18 @@ class LiveContainer:
     @property
     def format(self) -> Any:
         return self.current.format
+
+    def arrived(self, t: float) -> float | None:
+        """When (time.time()) the first packet at or after `t` s of the timeline arrived; the
+        latest packet's arrival when none is that late yet."""
+        found = None
+        for at, wall in reversed(self._arrivals):
+            if at < t - 1e-3:
+                break
+            found = wall
+        if found is None and self._arrivals:
+            return self._arrivals[-1][1]
+        return found
 
     def close(self) -> None:
         video.close(self.current)
@@ -153,6 +168,7 @@ class LiveContainer:
             if t > self._last:  # type: ignore[operator]
                 self._step = t - self._last  # type: ignore[operator]
         self._last = t
+        self._arrivals.append((t - self._first, time.time()))
         if self._offset:
             moved = round(self._offset / tb)
             packet.dts = None if packet.dts is None else packet.dts + moved

@@ -187,6 +187,9 @@ class Opened:
     file: str
     total: int | None  # windows, when known in advance
     started: float  # time.time(), comparable across processes
+    span: float = 0.0  # the windows' length, their hop (segment) and where the first starts
+    hop: float | None = None
+    start: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,8 @@ class Decoded:
     start: float
     end: float  # clamped as records report it (the range's end, a stream's end)
     views: np.ndarray | None  # (crops, frames, H, W, 3) uint8; None where only scores travel
+    arrived: float | None = None  # time.time() the window's last frame was read, for the lag
+    dropped: int = 0  # a live source's windows dropped so far (--drop oldest), this one's file
 
 
 @dataclass(frozen=True)
@@ -229,9 +234,11 @@ def decode_files(
     for name in names:
         try:
             stream = open_windows(name, spec, options, stdin)
-            yield Opened(name, stream.total, time.time())
+            plan = stream.plan
+            yield Opened(name, stream.total, time.time(), plan.span, plan.hop, plan.start)
             for window, views in stream:
-                yield Decoded(name, window.index, window.start, window.end, views)
+                arrived = stream.live.arrived(window.end) if stream.live else time.time()
+                yield Decoded(name, window.index, window.start, window.end, views, arrived)
         except VidclsError as e:
             yield Unreadable(name, str(e), type(e).__name__)
             continue

@@ -7,8 +7,11 @@ bar and the closing count of ok / failed / skipped.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..config import RunConfig
 from ..errors import UsageError
 from ..events import Event, Failed, FileDone, Noted, Timed, Warned, WindowDone, warnings_to
+from ..live import following
+from ..streams import STOP
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Session:
         self.report = report
         self.quiet = quiet
         self.verbose = verbose
+        self.results = 0  # windows written: after one, Ctrl-C stops a live run cleanly
 
     def say(self, message: str) -> None:
         if not self.quiet:
@@ -91,13 +97,19 @@ class Session:
                 self.say(f"resuming: {skipped} file(s) already done in {destination.path}")
         failed = 0
         append = ("a" if destination.resume else "w") if destination.durable else None
-        with warnings_to(self.warn), open_output(destination.path, sys.stdout, append) as out:
+        follow = any(following(name, config.options) for name in names)
+        with (
+            warnings_to(self.warn),
+            open_output(destination.path, sys.stdout, append) as out,
+            self._stopping(follow),
+        ):
             settings = Settings(
                 config.options.mode, destination.durable, destination.video_id,
-                destination.multi_label, run_facts(config, placement),
+                destination.multi_label, run_facts(config, placement), follow,
             )  # fmt: skip
             writer = make_writer(destination.fmt, out, settings)
             for event in self._progress(self._events(config, names, placement)):
+                self.results += isinstance(event, WindowDone)
                 if isinstance(event, FileDone) and writer.wants_frames:
                     writer.attach(event.file, self._thumbnails(event))
                 if isinstance(event, FileDone) and destination.overlay is not None:
@@ -108,6 +120,30 @@ class Session:
         if given > 1 or skipped:
             self.say(f"{len(names) - failed} ok, {failed} failed, {skipped} skipped")
         return failed
+
+    @contextmanager
+    def _stopping(self, follow: bool) -> Iterator[None]:
+        """While followed sources are read, Ctrl-C and SIGTERM stop them as if they had ended:
+        the pending segments go out and the file records close the run (exit 0). Before any
+        result, or a second time, they interrupt (exit 130)."""
+        STOP.clear()
+        if not follow or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(signum: int, frame: Any) -> None:
+            if self.results and not STOP.is_set():
+                STOP.set()
+                self.say("stopping: the pending results follow (Ctrl-C again to interrupt)")
+                return
+            raise KeyboardInterrupt
+
+        saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
 
     def _thumbnails(self, event: FileDone) -> list[bytes | None]:
         """A frame from the middle of each segment, for the HTML report (none from stdin)."""

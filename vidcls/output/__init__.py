@@ -39,6 +39,7 @@ class Settings:
     video_id: str = "stem"  # activitynet, thumos: how a file's path names its video
     multi_label: int = 1  # activitynet, thumos: the top K classes' own segments
     run: tuple[tuple[str, str], ...] = ()  # html: the run's facts, as (name, value)
+    follow: bool = False  # records go out as they happen (live sources), each one flushed
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,15 @@ def _table(out: IO[str], settings: Settings) -> Writer:
     return TableWriter(console, sparklines=console.is_terminal)
 
 
+def _jsonl(out: IO[str], settings: Settings) -> Writer:
+    # a followed run's records go out as they happen, not a file's block at a time
+    return JsonlWriter(out, settings.durable and not settings.follow)
+
+
+def _csv(tab: bool) -> Callable[[IO[str], Settings], Writer]:
+    return lambda out, s: CsvWriter(out, s.mode, tab=tab, follow=s.follow)
+
+
 def _html(out: IO[str], settings: Settings) -> Writer:
     from .html import HtmlWriter
 
@@ -68,9 +78,9 @@ SEGMENT = ("segment",)
 _ROWS = (
     Format("table", (".txt",), BOTH, _table),
     Format("json", (".json",), BOTH, lambda out, s: JsonWriter(out)),
-    Format("jsonl", (".jsonl", ".ndjson"), BOTH, lambda out, s: JsonlWriter(out, s.durable)),
-    Format("csv", (".csv",), BOTH, lambda out, s: CsvWriter(out, s.mode, tab=False)),
-    Format("tsv", (".tsv",), BOTH, lambda out, s: CsvWriter(out, s.mode, tab=True)),
+    Format("jsonl", (".jsonl", ".ndjson"), BOTH, _jsonl),
+    Format("csv", (".csv",), BOTH, _csv(tab=False)),
+    Format("tsv", (".tsv",), BOTH, _csv(tab=True)),
     Format("srt", (".srt",), SEGMENT, lambda out, s: SubtitleWriter(out, False)),
     Format("vtt", (".vtt",), SEGMENT, lambda out, s: SubtitleWriter(out, True)),
     Format(

@@ -99,11 +99,13 @@ class JsonlWriter(Writer):
 
 
 class CsvWriter(Writer):
-    """predict: a row per (file, rank); segment: a row per segment. tsv times in integer ms."""
+    """predict: a row per (file, rank); segment: a row per segment. tsv times in integer ms.
+    `follow`: each segment's row as soon as it is final, flushed."""
 
-    def __init__(self, out: IO[str], mode: str, tab: bool) -> None:
+    def __init__(self, out: IO[str], mode: str, tab: bool, follow: bool = False) -> None:
         super().__init__(out)
         self.tab = tab
+        self.follow = follow
         self.rows = csv.writer(out, delimiter="\t" if tab else ",", lineterminator="\n")
         if mode == "predict":
             self.header = ["file", "rank", "label", "index", "score", "error"]
@@ -119,16 +121,22 @@ class CsvWriter(Writer):
     def write(self, event: Event) -> None:
         if isinstance(event, Failed):
             self.rows.writerow([event.file] + [""] * (len(self.header) - 2) + [event.message])
+        if self.follow and isinstance(event, SegmentDone):
+            self._segment(event.file, event.record)
+            self.out.flush()
         if not isinstance(event, FileDone):
             return
         record = event.record
         name = record["file"]
         for rank, item in ranked(record.get("top_k", [])):
             self.rows.writerow([name, rank, item["label"], item["index"], item["score"], ""])
-        for seg in record.get("segments", ()):
-            start, end = self._time(seg["start"]), self._time(seg["end"])
-            self.rows.writerow([name, start, end, seg["label"], seg["index"], seg["score"], ""])
+        for seg in () if self.follow else record.get("segments", ()):
+            self._segment(name, seg)
         self.out.flush()
+
+    def _segment(self, name: str, seg: dict[str, Any]) -> None:
+        start, end = self._time(seg["start"]), self._time(seg["end"])
+        self.rows.writerow([name, start, end, seg["label"], seg["index"], seg["score"], ""])
 
 
 def _srt_text(text: str) -> str:
