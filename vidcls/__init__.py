@@ -17,6 +17,8 @@ _LAZY = {
     "predict": "vidcls.api",
     "segment": "vidcls.api",
     "model_inputs": "vidcls.api",
+    "stream": "vidcls.api",
+    "stop": "vidcls.api",
     "load_model": "vidcls.loading",
     "LoadedModel": "vidcls.loading",
     "available_models": "vidcls.registry",

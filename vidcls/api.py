@@ -2,6 +2,8 @@
 
 vidcls.predict("clip.mp4")                      # top-k over the whole video
 vidcls.segment("talk.mp4", hop=4.0)             # per-window scores and merged segments
+for record in vidcls.stream("rtsp://cam/live", model="motion-tiny"):
+    ...                                         # window, final segment, ..., file records
 for start, end, x in vidcls.model_inputs("clip.mp4"):
     ...                                         # x: (crops, frames, 3, H, W) float32
 
@@ -31,6 +33,7 @@ _LOAD = (
     "weights", "device", "precision", "offline", "labels", "vivit_attention", "frames", "stride",
 )  # fmt: skip
 _RUN = ("batch_size", "compile")
+_LIVE = ("input_format", "input_options", "timeout", "reconnect", "clock", "drop", "duration")
 _FILE = (
     "top_k",
     "clips_count",
@@ -57,6 +60,18 @@ def _file_options(mode: str, options: dict[str, Any]) -> FileOptions:
         end=options.get("end"),
         classes=None if classes is None else tuple(classes),
         strict=bool(options.get("strict", False)),
+        live=config.LiveOptions(
+            input_format=options.get("input_format"),
+            input_options=tuple(
+                (str(k), str(v)) for k, v in options.get("input_options", {}).items()
+            ),
+            timeout=options.get("timeout"),
+            reconnect=options.get("reconnect", 0),
+            clock=options.get("clock", "stream"),
+            follow=options.get("follow"),
+            drop=options.get("drop", "none"),
+            duration=options.get("duration"),
+        ),
     )
 
 
@@ -66,7 +81,7 @@ def _prepare(
     """Resolve the keyword arguments once, as the command line resolves its options."""
     from .loading import LoadedModel, choose_model, load, relabel
 
-    unknown = sorted(set(options) - {*_LOAD, *_RUN, *_FILE})
+    unknown = sorted(set(options) - {*_LOAD, *_RUN, *_FILE, *_LIVE, "follow"})
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(unknown)}")
     file_options = _file_options(mode, options)
@@ -152,6 +167,51 @@ def segment(
     folded into their neighbours; 0 keeps them all).
     """
     return _result(_prepare(model, "segment", options), video)
+
+
+def stream(
+    source: str | Path, model: str | LoadedModel | None = None, **options: Any
+) -> Iterator[dict[str, Any]]:
+    """The records of a source as they happen: each window's (with its `lag` and `dropped`),
+    each segment's once final (`"final": true`), then the file record; as `--follow` writes
+    them. `source` is a file, a URL FFmpeg opens (rtsp://, udp://, http(s)://, an HLS
+    playlist), a camera (v4l2:/dev/video0) or a named pipe.
+
+    Options: those of segment, and mode ("segment" or "predict"), input_format, input_options
+    (a dict of FFmpeg options, e.g. {"rtsp_transport": "tcp"}), timeout (seconds without
+    data), reconnect (times), clock ("stream" or "wall"), drop ("none" or "oldest"), duration
+    (seconds of the source). `stop()` ends the sources being read as if they had ended: the
+    pending segments and the file record still come. A file with damage warns as in segment;
+    a source that fails raises its `VidclsError`.
+    """
+    from .core import run
+    from .events import SegmentDone, WindowDone
+
+    mode = options.pop("mode", "segment")
+    options.setdefault("follow", True)
+    loaded, file_options, resolved, key = _prepare(model, mode, options)
+    from .streams import STOP
+
+    STOP.clear()
+    for event in run(loaded, [str(source)], file_options, resolved, key):
+        if isinstance(event, Failed):
+            raise rebuild(event.kind, event.message)
+        if isinstance(event, Warned):
+            where = f"{event.file}: " if event.file else ""
+            warnings.warn(where + event.message, stacklevel=2)
+        elif isinstance(event, WindowDone) and event.record is not None:
+            yield event.record
+        elif isinstance(event, SegmentDone):
+            yield event.record
+        elif isinstance(event, FileDone):
+            yield {k: v for k, v in event.record.items() if k not in ("windows", "segments")}
+
+
+def stop() -> None:
+    """End the live sources that `stream` (in any thread) is reading, as if they had ended."""
+    from .streams import STOP
+
+    STOP.set()
 
 
 def model_inputs(

@@ -134,9 +134,17 @@ def open_windows(
     if name == "-":
         container = video.open_container("-", stdin)
         info = video.probe("-", container)
-    elif sources.is_live(name):
-        container = live = _open_live(name, opening, options)  # type: ignore[arg-type]
-        info = video.probe(name, live.current, live=True)
+    elif opening is not None:
+        first = video.open_container(name, opening=opening)
+        # a URL with no known length (a live HTTP stream, a camera's) is read as it comes
+        if sources.is_live(name) or first.duration is None:
+            container = live = _open_live(name, opening, options, first)
+            info = video.probe(name, first, live=True)
+        else:
+            try:
+                info = video.probe(name, first)
+            finally:
+                video.close(first)
     else:
         info = video.probe(source, opening=opening)
     duration = info.duration if info.seekable else None
@@ -153,7 +161,7 @@ def open_windows(
     return WindowStream(source, spec, info, plan, crops, container, opening=opening, live=live)
 
 
-LIVE_TIMEOUT = 10.0  # seconds without data before a live source counts as stalled, by default
+LIVE_TIMEOUT = 10.0  # seconds without data before a URL or live source counts as stalled
 
 
 def _opening(name: str, options: FileOptions) -> video.Opening | None:
@@ -162,20 +170,20 @@ def _opening(name: str, options: FileOptions) -> video.Opening | None:
         return None
     target, implied = sources.device_format(name)
     given = options.live
-    timeout = given.timeout
-    if timeout is None and sources.is_live(name):
-        timeout = LIVE_TIMEOUT
+    timeout = given.timeout if given.timeout is not None else LIVE_TIMEOUT
     return video.Opening(target, given.input_format or implied, given.input_options, timeout)
 
 
-def _open_live(name: str, opening: video.Opening, options: FileOptions) -> streams.LiveContainer:
+def _open_live(
+    name: str, opening: video.Opening, options: FileOptions, first: Any
+) -> streams.LiveContainer:
     given = options.live
 
     def reopen() -> Any:
         return video.open_container(name, opening=opening)
 
     return streams.LiveContainer(
-        name, reopen, reopen(), reconnect=given.reconnect, clock=given.clock,
+        name, reopen, first, reconnect=given.reconnect, clock=given.clock,
         duration=given.duration, stop=streams.STOP,
     )  # fmt: skip
 
