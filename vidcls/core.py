@@ -63,7 +63,7 @@ def events(
     for item, probs, seconds in scored:
         if isinstance(item, Opened):
             open_files[item.file] = gathered = _Gathered(item.started, item.total)
-            gathered.followed = live.following(item.file, options)
+            gathered.followed = live.following(item.file, options, item.live)
             if gathered.followed and options.mode == "segment":
                 shortest = _shortest(options, item.span, item.hop)
                 merge = _merge(answer, shortest)
@@ -260,9 +260,8 @@ def run(
     answer = answer_for(loaded.labels, options, loaded.spec)
     crops = options.crops or loaded.spec.crops
     names = list(names)
-    followed = any(live.following(name, options) for name in names)
     # a followed source's window goes to the model as soon as it is read, not with the next one
-    batch = 1 if followed else runtime.batch_size
+    batch = 1 if live.may_follow(names, options) else runtime.batch_size
     classifier = Classifier(loaded, crops, batch, answer, runtime.compile)
     items: Iterable[Item] = decode_files(names, loaded.spec, options, stdin)
     if options.live.drop == "oldest":

@@ -31,11 +31,20 @@ if TYPE_CHECKING:
 Merge = Callable[[list[tuple[float, float]], "np.ndarray", float, float], list[dict[str, Any]]]
 
 
-def following(name: str, options: FileOptions) -> bool:
-    """Whether a source's records go out as they happen."""
+def following(name: str, options: FileOptions, live: bool = False) -> bool:
+    """Whether a source's records go out as they happen: `live` when it turned out to be read
+    as it comes (a URL with no known length)."""
     if options.live.follow is not None:
         return options.live.follow
-    return sources.is_live(name)
+    return live or sources.is_live(name)
+
+
+def may_follow(names: Iterable[str], options: FileOptions) -> bool:
+    """Whether some of `names` may be followed, before they are opened: what the run sets up
+    for (one window per batch, records flushed one by one, Ctrl-C as a clean stop)."""
+    if options.live.follow is not None:
+        return options.live.follow
+    return any(sources.is_live(name) or sources.is_url(name) for name in names)
 
 
 def horizon(span: float, shortest: float) -> float:

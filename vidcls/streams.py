@@ -26,6 +26,12 @@ _RETRY_PAUSE = 0.5  # seconds between attempts to reopen a source that refused
 # Set to end every live source being read, as if it had ended (Ctrl-C, SIGTERM, `stop()`);
 # cleared when a run starts.
 STOP = threading.Event()
+_reading = 0  # live sources being read now, in any thread
+
+
+def reading() -> bool:
+    """Whether a live source is being read: a stop would end it."""
+    return _reading > 0
 
 
 class LiveContainer:
@@ -92,6 +98,14 @@ class LiveContainer:
 
     def demux(self, _stream: Any = None) -> Iterator[Any]:
         """The packets of the source's video stream, across reconnections, until it ends."""
+        global _reading
+        _reading += 1
+        try:
+            yield from self._demux()
+        finally:
+            _reading -= 1
+
+    def _demux(self) -> Iterator[Any]:
         restarted = False
         while True:
             stream = video.video_stream(self.current)

@@ -195,6 +195,7 @@ class Opened:
     file: str
     total: int | None  # windows, when known in advance
     started: float  # time.time(), comparable across processes
+    live: bool = False  # read as it comes (a stream, a camera, a pipe): followed by default
     span: float = 0.0  # the windows' length, their hop (segment) and where the first starts
     hop: float | None = None
     start: float = 0.0
@@ -243,7 +244,8 @@ def decode_files(
         try:
             stream = open_windows(name, spec, options, stdin)
             plan = stream.plan
-            yield Opened(name, stream.total, time.time(), plan.span, plan.hop, plan.start)
+            live = stream.live is not None
+            yield Opened(name, stream.total, time.time(), live, plan.span, plan.hop, plan.start)
             for window, views in stream:
                 arrived = stream.live.arrived(window.end) if stream.live else time.time()
                 yield Decoded(name, window.index, window.start, window.end, views, arrived)

@@ -22,8 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..config import RunConfig
 from ..errors import UsageError
 from ..events import Event, Failed, FileDone, Noted, Timed, Warned, WindowDone, warnings_to
-from ..live import following
-from ..streams import STOP
+from ..live import may_follow
+from ..streams import STOP, reading
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class Session:
                 self.say(f"resuming: {skipped} file(s) already done in {destination.path}")
         failed = 0
         append = ("a" if destination.resume else "w") if destination.durable else None
-        follow = any(following(name, config.options) for name in names)
+        follow = may_follow(names, config.options)
         with (
             warnings_to(self.warn),
             open_output(destination.path, sys.stdout, append) as out,
@@ -132,7 +132,7 @@ class Session:
             return
 
         def stop(signum: int, frame: Any) -> None:
-            if self.results and not STOP.is_set():
+            if self.results and reading() and not STOP.is_set():
                 STOP.set()
                 self.say("stopping: the pending results follow (Ctrl-C again to interrupt)")
                 return
