@@ -261,7 +261,9 @@ def run(
     crops = options.crops or loaded.spec.crops
     names = list(names)
     # a followed source's window goes to the model as soon as it is read, not with the next one
-    batch = 1 if live.may_follow(names, options) else runtime.batch_size
+    # (an HTTP file batches as the file would, to give its very records)
+    followed = any(live.following(name, options) for name in names)
+    batch = 1 if followed else runtime.batch_size
     classifier = Classifier(loaded, crops, batch, answer, runtime.compile)
     items: Iterable[Item] = decode_files(names, loaded.spec, options, stdin)
     if options.live.drop == "oldest":
