@@ -160,6 +160,8 @@ class LiveContainer:
         ticks = packet.dts if packet.dts is not None else packet.pts
         if ticks is None or not packet.size:
             return True
+        if self._first is None and not getattr(packet, "is_keyframe", True):
+            return True  # joined mid-stream: the timeline starts where decoding can
         tb = float(stream.time_base)
         now = time.monotonic()
         t = ticks * tb + self._offset
