@@ -444,3 +444,45 @@ def test_stream_yields_the_records_as_they_happen(media) -> None:
     assert kinds[-1] == "file" and kinds.count("file") == 1
     assert kinds.index("segment") < len(kinds) - kinds[::-1].index("window") - 1
     _check_followed(records, (39.9, 40.0))
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_a_fast_fed_hour(tmp_path) -> None:
+    """An hour of a small stream through a named pipe as fast as it decodes (--hop 6: 600
+    windows): the resident memory sampled in the last third is no higher than in the first
+    half, and the timeline covers the hour."""
+    fifo = tmp_path / "hour.ts"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(
+        [_ffmpeg(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10",
+         "-t", "3600", "-c:v", "mpeg2video", "-g", "20", "-f", "mpegts", "-y", str(fifo)],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    out = tmp_path / "hour.jsonl"
+    reader = subprocess.Popen(
+        _vidcls("segment", str(fifo), *MOTION, "--hop", "6", "-o", str(out)), env=ENV
+    )
+    samples: list[tuple[int, int]] = []  # (windows written, RSS kB)
+    try:
+        deadline = time.monotonic() + 400
+        while reader.poll() is None and time.monotonic() < deadline:
+            try:
+                status = Path(f"/proc/{reader.pid}/status").read_text()
+                rss = int(next(ln for ln in status.splitlines() if ln.startswith("VmRSS")).split()[1])  # fmt: skip # noqa: E501
+                written = out.read_text().count('"type":"window"') if out.exists() else 0
+                samples.append((written, rss))
+            except (OSError, StopIteration):
+                pass
+            time.sleep(0.5)
+        assert reader.wait(timeout=30) == 0
+    finally:
+        _end(writer)
+        _end(reader)
+    records = _records(out.read_text())
+    assert records[-1]["type"] == "file" and records[-1]["end"] == pytest.approx(3600, abs=1)
+    # RSS wanders by about 15 MiB with the allocator; a leak per frame or window would climb
+    early = [rss for written, rss in samples if 100 <= written < 300]
+    late = [rss for written, rss in samples if 400 <= written < 600]
+    assert len(early) >= 5 and len(late) >= 5, samples
+    growth_mib = (float(np.median(late)) - float(np.median(early))) / 1024
+    assert growth_mib < 16, [(w, r // 1024) for w, r in samples]
