@@ -257,6 +257,28 @@ def test_an_http_file_reads_exactly_like_the_file(media) -> None:
     assert ours == theirs and "final" not in remote.stdout  # not followed: a file's records
 
 
+def test_an_hls_playlist_is_followed(tmp_path) -> None:
+    subprocess.run(
+        [_ffmpeg(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=15",
+         "-t", "6", "-c:v", "libx264", "-g", "15", "-f", "hls", "-hls_time", "2",
+         "-hls_playlist_type", "vod", str(tmp_path / "index.m3u8")],
+        check=True, timeout=60,
+    )  # fmt: skip
+    folder = str(tmp_path)
+
+    class Files(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, directory=folder, **kwargs)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    for base in _serve(Files):
+        result = CliRunner().invoke(app, ["segment", f"{base}/index.m3u8", *MOTION, "-f", "jsonl"])  # fmt: skip # noqa: E501
+    assert result.exit_code == 0, result.output
+    _check_followed(_records(result.stdout), (5.9, 6.0))
+
+
 def _sender(target: str, seconds: float = 40) -> subprocess.Popen:
     """A test pattern in real time, as MPEG-TS, to `target`."""
     return subprocess.Popen(
