@@ -398,6 +398,28 @@ def test_a_source_that_drops_and_comes_back_is_reconnected(media) -> None:
     assert any("reconnecting failed" in w for w in file["warnings"]), file["warnings"]
 
 
+def test_stream_says_a_reconnection_when_it_happens(media) -> None:
+    import warnings
+
+    import vidcls
+
+    data = media["ts"].read_bytes()
+    seen: list[tuple[str, int]] = []  # (record type, warnings so far)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        for base in _serve(_ts_handler([data, data], hold=0)):
+            for record in vidcls.stream(
+                f"{base}/live.ts", model="motion-tiny", precision="fp32", top_k=1,
+                timeout=2, reconnect=1,
+            ):  # fmt: skip
+                seen.append((record["type"], len(said)))
+    assert "reconnected (attempt 1)" in str(said[0].message), [str(w.message) for w in said]
+    # said between the windows of the first connection and those of the second
+    windows = [n for kind, n in seen if kind == "window"]
+    assert windows[0] == 0 and windows[-1] >= 1
+    assert seen[-1][0] == "file"
+
+
 def test_ctrl_c_during_a_live_run_flushes_the_pending_segments(tmp_path) -> None:
     port = _port(socket.SOCK_DGRAM)
     url = f"udp://127.0.0.1:{port}"

@@ -53,6 +53,7 @@ class _Gathered:
     follower: live.Follower | None = None  # a followed file in segment: its final segments
     followed: bool = False  # records as they happen, each window's with its lag
     dropped: int = 0  # windows dropped while the model was behind a live source
+    said: set[str] = field(default_factory=set)  # warnings already said, as they happened
 
 
 def events(
@@ -71,6 +72,9 @@ def events(
             yield Started(item.file, item.total)
         elif isinstance(item, Decoded):
             gathered = open_files[item.file]
+            for sentence in item.said:  # a live source's jump or reconnection, said at once
+                gathered.said.add(sentence)
+                yield Warned(item.file, sentence)
             yield _window(item, probs, seconds, gathered, answer, options)
             if gathered.follower is not None:
                 row = answer.probabilities(probs)  # type: ignore[arg-type]
@@ -128,7 +132,8 @@ def _finish(
     import numpy as np
 
     for sentence in facts.warnings:
-        yield Warned(facts.file, sentence)
+        if sentence not in gathered.said:
+            yield Warned(facts.file, sentence)
     for line in facts.ffmpeg_log:
         yield Noted(facts.file, f"FFmpeg said {line}")
     if options.strict and facts.warnings:

@@ -5,7 +5,9 @@ loop, worker processes, Ray and the Python API all produce the same values, and 
 send them through a queue as they are. Per file, in order: `Started`, a `WindowDone` per window,
 then either `Failed`, or the file's `Warned`s and `Noted`s, its `SegmentDone`s (segment),
 `FileDone` and `Timed`; with `strict`, a file with warnings ends in `Failed` after them. A
-`Warned` with no file is about the run.
+`Warned` with no file is about the run. A followed source's final `SegmentDone`s come between
+its windows, and so do the `Warned`s of a live source's jumps and reconnections, as they
+happen (the file's closing `Warned`s do not repeat them).
 """
 
 from __future__ import annotations

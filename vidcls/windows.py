@@ -212,6 +212,7 @@ class Decoded:
     views: np.ndarray | None  # (crops, frames, H, W, 3) uint8; None where only scores travel
     arrived: float | None = None  # time.time() the window's last frame was read, for the lag
     dropped: int = 0  # a live source's windows dropped so far (--drop oldest), this one's file
+    said: tuple[str, ...] = ()  # a live source's warnings since the window before (a jump)
 
 
 @dataclass(frozen=True)
@@ -246,9 +247,12 @@ def decode_files(
             plan = stream.plan
             live = stream.live is not None
             yield Opened(name, stream.total, time.time(), live, plan.span, plan.hop, plan.start)
+            told = 0
             for window, views in stream:
                 arrived = stream.live.arrived(window.end) if stream.live else time.time()
-                yield Decoded(name, window.index, window.start, window.end, views, arrived)
+                said = tuple(stream.live.warnings[told:]) if stream.live else ()
+                told += len(said)
+                yield Decoded(name, window.index, window.start, window.end, views, arrived, said=said)  # fmt: skip # noqa: E501
         except VidclsError as e:
             yield Unreadable(name, str(e), type(e).__name__)
             continue
