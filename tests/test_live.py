@@ -490,6 +490,38 @@ def test_stream_yields_the_records_as_they_happen(media) -> None:
     _check_followed(records, (39.9, 40.0))
 
 
+def test_drop_oldest_keeps_up_with_a_source_faster_than_the_model(tmp_path) -> None:
+    """Two minutes fed through a pipe as fast as they decode: the model cannot keep up, so
+    windows are dropped, every drop counted, and the timeline still covers the source."""
+    fifo = tmp_path / "fast.ts"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(
+        [_ffmpeg(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10",
+         "-t", "120", "-c:v", "mpeg2video", "-g", "20", "-f", "mpegts", "-y", str(fifo)],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        run = subprocess.run(
+            _vidcls("segment", str(fifo), *MOTION, "-f", "jsonl", "--drop", "oldest"),
+            capture_output=True, text=True, timeout=120, env=ENV,
+        )  # fmt: skip
+    finally:
+        _end(writer)
+    assert run.returncode == 0, run.stderr
+    records = _records(run.stdout)
+    windows = [r for r in records if r["type"] == "window"]
+    file = records[-1]
+    assert file["type"] == "file" and file["end"] == pytest.approx(120, abs=0.2)
+    assert file["dropped_windows"] > 0 and windows[-1]["dropped"] == file["dropped_windows"]
+    assert [w["dropped"] for w in windows] == sorted(w["dropped"] for w in windows)
+    # the windows that were scored lie on the hop grid, each dropped one counted once
+    steps = [round(w["start"] / HOP) for w in windows]
+    assert all(abs(w["start"] - k * HOP) < 2e-3 for w, k in zip(windows, steps, strict=True))
+    assert len(windows) + file["dropped_windows"] == steps[-1] + 1
+    segments = [r for r in records if r["type"] == "segment"]
+    assert segments[0]["start"] == 0 and segments[-1]["end"] == pytest.approx(file["end"], abs=2e-3)  # fmt: skip # noqa: E501
+
+
 @pytest.mark.slow
 def test_memory_stays_flat_over_a_fast_fed_hour(tmp_path) -> None:
     """An hour of a small stream through a named pipe as fast as it decodes (--hop 6: 600
