@@ -127,7 +127,8 @@ def test_input_options_and_live_options_are_checked() -> None:
     )
     with pytest.raises(UsageError, match="KEY=VALUE"):
         parse_input_options(["novalue"])
-    for bad, said in (("--clock=sideways", "--clock"), ("--drop=newest", "--drop")):
+    for bad, said in (("--clock=sideways", "--clock"), ("--drop=newest", "--drop"),
+                      ("--workers=2", "read in this process")):  # fmt: skip
         result = CliRunner().invoke(app, ["segment", "udp://127.0.0.1:9", *MOTION, bad])
         assert result.exit_code == 2 and said in result.output, result.output
 

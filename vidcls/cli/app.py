@@ -230,7 +230,13 @@ def _placement(
     gpus: str | None, workers: int | None, ray: str | None, device: str, names: list[str]
 ) -> Placement:
     """Where the model runs: --gpus, --workers N, --ray [ADDRESS], or this process."""
+    from ..sources import is_live
     from .session import Placement
+
+    live = next((n for n in names if is_live(n)), None)
+    if live is not None and (gpus is not None or ray is not None or (workers or 1) > 1):
+        # a live source is read once, as it comes, and stopped from here (Ctrl-C)
+        raise UsageError(f"{live}: a live source is read in this process: drop --gpus, --workers and --ray")  # fmt: skip # noqa: E501
 
     if gpus is not None and workers is not None:
         raise UsageError("--gpus and --workers do not mix: --gpus runs one worker per GPU")
