@@ -551,12 +551,13 @@ def test_memory_stays_flat_over_a_fast_fed_hour(tmp_path) -> None:
             except (OSError, StopIteration):
                 pass
             time.sleep(0.5)
-        assert reader.wait(timeout=30) == 0
+        assert reader.wait(timeout=30) == 0, samples[-3:]
     finally:
         _end(writer)
         _end(reader)
     records = _records(out.read_text())
-    assert records[-1]["type"] == "file" and records[-1]["end"] == pytest.approx(3600, abs=1)
+    assert records[-1]["type"] == "file", records[-1]
+    assert records[-1]["end"] == pytest.approx(3600, abs=1), records[-1]
     # RSS wanders by about 15 MiB with the allocator; a leak per frame or window would climb
     early = [rss for written, rss in samples if 100 <= written < 300]
     late = [rss for written, rss in samples if 400 <= written < 600]
