@@ -558,8 +558,8 @@ def test_memory_stays_flat_over_a_fast_fed_hour(tmp_path) -> None:
     records = _records(out.read_text())
     assert records[-1]["type"] == "file", records[-1]
     assert records[-1]["end"] == pytest.approx(3600, abs=1), records[-1]
-    # RSS wanders by about 15 MiB with the allocator; keeping each frame (9 kB) would add 300
-    # MiB, each window's views (100 kB) 20 MiB between the two samples' middles
+    # RSS wanders by about 15 MiB with the allocator; keeping every frame (9 kB) would add 100
+    # MiB between the two samples' middles
     early = [rss for written, rss in samples if 100 <= written < 300]
     late = [rss for written, rss in samples if 400 <= written < 600]
     assert len(early) >= 5 and len(late) >= 5, samples
