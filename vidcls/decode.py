@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import VideoDecodeError
-from .video import FFmpegLog, ffmpeg_log, reason, time_jumps, video_stream
+from .ffmpeg_log import FFmpegLog, ffmpeg_log
+from .video import reason, time_jumps, video_stream
 
 if TYPE_CHECKING:
     import av
