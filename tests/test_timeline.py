@@ -255,7 +255,7 @@ def test_overlay_draws_the_timeline(videos, tmp_path: Path) -> None:
 # the process's own high-water mark (VmHWM; ru_maxrss would carry the parent's across exec)
 _PEAK = """
 import sys, av, numpy
-from vidcls.decode import reencode
+from vidcls.encode import reencode
 def peak():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))

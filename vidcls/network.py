@@ -98,22 +98,16 @@ def fetch(spec: ModelSpec, offline: bool | None = None, progress: bool = True) -
         return folder
     if spec.url:
         return fetch_url(spec, offline, progress)
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
-    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-
+    was_cached = cached_weights(spec)
     if is_offline(offline):
-        path = cached_weights(spec)
-        if path is None:
+        if was_cached is None:
             raise WeightsError(
                 f"{spec.name}: not in the Hugging Face cache and offline mode forbids downloading "
                 f"(needs {spec.repo}@{spec.revision}: config.json and one of "
                 f"{' / '.join(spec.files)}). Run `vidcls download {spec.name}` where there is "
                 "network (same HF_HOME), or pass --weights PATH"
             )
-        return path
-
-    was_cached = cached_weights(spec)
+        return was_cached
     if not reachable(_hub_endpoint()):
         # huggingface_hub would retry for half a minute before saying the same
         if was_cached is not None:
@@ -123,19 +117,29 @@ def fetch(spec: ModelSpec, offline: bool | None = None, progress: bool = True) -
             f"cached. Pass --weights PATH, run `vidcls download {spec.name}` on a connected "
             "machine (same HF_HOME), or set HF_ENDPOINT to a mirror"
         )
+    path = _hub_download(spec, progress)
+    if was_cached != path:
+        verify_sha256(spec, path)
+    return path
+
+
+def _hub_download(spec: ModelSpec, progress: bool) -> Path:
+    """config.json and the first of the entry's weight files the repo has, into the HF cache."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
     (enable_progress_bars if progress else disable_progress_bars)()
     try:
         hf_hub_download(spec.repo, "config.json", revision=spec.revision)
         for name in spec.files:
             try:
-                path = Path(hf_hub_download(spec.repo, name, revision=spec.revision))
-                break
+                return Path(hf_hub_download(spec.repo, name, revision=spec.revision))
             except EntryNotFoundError as e:
                 if isinstance(e, LocalEntryNotFoundError):
                     raise
                 continue  # the repo has no file of this name: try the next format
-        else:
-            raise WeightsError(f"{spec.name}: {spec.repo} has none of {', '.join(spec.files)}")
+        raise WeightsError(f"{spec.name}: {spec.repo} has none of {', '.join(spec.files)}")
     except LocalEntryNotFoundError as e:
         raise WeightsError(
             f"{spec.name}: cannot reach the Hugging Face hub to download {spec.repo} and it is "
@@ -144,9 +148,6 @@ def fetch(spec: ModelSpec, offline: bool | None = None, progress: bool = True) -
         ) from e
     except HfHubHTTPError as e:
         raise WeightsError(f"{spec.name}: download of {spec.repo} failed: {e}") from e
-    if was_cached != path:
-        verify_sha256(spec, path)
-    return path
 
 
 def verify_sha256(spec: ModelSpec, path: Path) -> None:

@@ -1,7 +1,7 @@
 """What `segment --overlay` draws on each frame: the current segment's label and score in the
 top-left corner, and a thin timeline bar along the bottom edge with a cursor at the frame's time.
 
-Pure numpy on an RGB frame, in place; the video side (`decode.reencode`) decodes and encodes.
+Pure numpy on an RGB frame, in place; the video side (`encode.reencode`) decodes and encodes.
 Text uses a built-in 5×7 pixel font (upper case, digits, a little punctuation; anything else
 shows as ?), scaled with the frame, so nothing depends on a font library or the system's fonts.
 """

@@ -255,70 +255,12 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
     where = f"weights.toml: [{name}]"
     if not isinstance(table, dict):
         raise RegistryError(f"{where} is not a table")
-    for key in table:
-        if key not in _FIELDS:
-            raise RegistryError(f"{where} has an unknown field '{key}'")
-    for key, (kind, required) in _FIELDS.items():
-        if key not in table:
-            if required:
-                raise RegistryError(f"{where} is missing the field '{key}'")
-            continue
-        value = table[key]
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise RegistryError(
-                f"{where} field '{key}' has the wrong type ({type(value).__name__})"
-            )
-        if key in _CHOICES and value not in _CHOICES[key]:
-            raise RegistryError(f"{where} field '{key}' must be one of {', '.join(_CHOICES[key])}")
-    if table["labels"] not in label_sets():
-        raise RegistryError(
-            f"{where} field 'labels' must be one of {', '.join(label_sets())} (vidcls/labels/)"
-        )
-    if "bundled" not in table and "url" not in table:
-        for key in ("repo", "revision", "files"):
-            if key not in table:
-                raise RegistryError(f"{where} is missing the field '{key}' (or 'url', 'bundled')")
-    if "url" in table and not table["url"].startswith(("https://", "http://")):
-        raise RegistryError(f"{where} field 'url' must be an http(s) URL")
-    for file, digest in table.get("sha256", {}).items():
-        # a whole SHA-256, or the prefix a publisher puts in the file name (torchvision: 8 digits)
-        if not (isinstance(digest, str) and 8 <= len(digest) <= 64 and _is_hex(digest)):
-            raise RegistryError(
-                f"{where} field 'sha256' for '{file}' must be 8 to 64 hex digits (a whole "
-                "SHA-256 or a published prefix of it)"
-            )
-    for key in ("mean", "std"):
-        if len(table[key]) != 3 or not all(isinstance(v, (int, float)) for v in table[key]):
-            raise RegistryError(f"{where} field '{key}' must be three numbers")
+    _check_fields(where, table)
+    _check_source(where, table)
     arch_config = table["arch_config"]
-    expected = _ARCH_FIELDS[table["arch"]]
-    optional = _ARCH_OPTIONAL[table["arch"]]
-    for key, value in arch_config.items():
-        if key in optional:
-            kind, choices = optional[key]
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise RegistryError(f"{where}.arch_config field '{key}' has the wrong type")
-            if choices and value not in choices:
-                raise RegistryError(
-                    f"{where}.arch_config field '{key}' must be one of {', '.join(choices)}"
-                )
-        elif key not in expected:
-            raise RegistryError(f"{where}.arch_config has an unknown field '{key}'")
-    for key in sorted(expected - set(arch_config)):
-        raise RegistryError(f"{where}.arch_config is missing the field '{key}'")
-    if arch_config["num_classes"] != len(package_labels(table["labels"])):
-        raise RegistryError(
-            f"{where}.arch_config field 'num_classes' does not match '{table['labels']}'"
-        )
+    _check_arch_config(where, table["arch"], arch_config, table["labels"])
     symmetries = _symmetries(where, table.get("symmetries", {}), table["labels"])
-    heads = table.get("heads", {})
-    if heads and (
-        not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in heads.values())
-        or sum(heads.values()) != arch_config["num_classes"]
-    ):
-        raise RegistryError(
-            f"{where} field 'heads' must give each head's class count, summing to num_classes"
-        )
+    heads = _heads(where, table.get("heads", {}), arch_config["num_classes"])
     return ModelSpec(
         name=name,
         description=table["description"],
@@ -348,8 +290,85 @@ def _parse_entry(name: str, table: Any) -> ModelSpec:
         resize=table.get("resize", "short_side"),
         symmetries=symmetries,
         average=table.get("average", "softmax"),
-        heads=tuple(heads.items()),
+        heads=heads,
     )
+
+
+def _check_fields(where: str, table: dict[str, Any]) -> None:
+    """Every field known, of its type, among its choices; labels, mean and std well formed."""
+    for key in table:
+        if key not in _FIELDS:
+            raise RegistryError(f"{where} has an unknown field '{key}'")
+    for key, (kind, required) in _FIELDS.items():
+        if key not in table:
+            if required:
+                raise RegistryError(f"{where} is missing the field '{key}'")
+            continue
+        value = table[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise RegistryError(
+                f"{where} field '{key}' has the wrong type ({type(value).__name__})"
+            )
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise RegistryError(f"{where} field '{key}' must be one of {', '.join(_CHOICES[key])}")
+    if table["labels"] not in label_sets():
+        raise RegistryError(
+            f"{where} field 'labels' must be one of {', '.join(label_sets())} (vidcls/labels/)"
+        )
+    for key in ("mean", "std"):
+        if len(table[key]) != 3 or not all(isinstance(v, (int, float)) for v in table[key]):
+            raise RegistryError(f"{where} field '{key}' must be three numbers")
+
+
+def _check_source(where: str, table: dict[str, Any]) -> None:
+    """Where the weights come from (a hub repo, a URL or the package) and their hashes."""
+    if "bundled" not in table and "url" not in table:
+        for key in ("repo", "revision", "files"):
+            if key not in table:
+                raise RegistryError(f"{where} is missing the field '{key}' (or 'url', 'bundled')")
+    if "url" in table and not table["url"].startswith(("https://", "http://")):
+        raise RegistryError(f"{where} field 'url' must be an http(s) URL")
+    for file, digest in table.get("sha256", {}).items():
+        # a whole SHA-256, or the prefix a publisher puts in the file name (torchvision: 8 digits)
+        if not (isinstance(digest, str) and 8 <= len(digest) <= 64 and _is_hex(digest)):
+            raise RegistryError(
+                f"{where} field 'sha256' for '{file}' must be 8 to 64 hex digits (a whole "
+                "SHA-256 or a published prefix of it)"
+            )
+
+
+def _check_arch_config(where: str, arch: str, config: dict[str, Any], labels: str) -> None:
+    """The architecture's required fields, its optional ones of their types, nothing else."""
+    expected = _ARCH_FIELDS[arch]
+    optional = _ARCH_OPTIONAL[arch]
+    for key, value in config.items():
+        if key in optional:
+            kind, choices = optional[key]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise RegistryError(f"{where}.arch_config field '{key}' has the wrong type")
+            if choices and value not in choices:
+                raise RegistryError(
+                    f"{where}.arch_config field '{key}' must be one of {', '.join(choices)}"
+                )
+        elif key not in expected:
+            raise RegistryError(f"{where}.arch_config has an unknown field '{key}'")
+    for key in sorted(expected - set(config)):
+        raise RegistryError(f"{where}.arch_config is missing the field '{key}'")
+    if config["num_classes"] != len(package_labels(labels)):
+        raise RegistryError(f"{where}.arch_config field 'num_classes' does not match '{labels}'")
+
+
+def _heads(where: str, heads: dict[str, Any], num_classes: int) -> tuple[tuple[str, int], ...]:
+    """Each head's class count (several heads share one output), summing to num_classes."""
+    counts = heads.values()
+    if heads and (
+        not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in counts)
+        or sum(counts) != num_classes
+    ):
+        raise RegistryError(
+            f"{where} field 'heads' must give each head's class count, summing to num_classes"
+        )
+    return tuple(heads.items())
 
 
 def _is_hex(text: str) -> bool:

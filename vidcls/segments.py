@@ -279,6 +279,70 @@ def _clearest(lead: np.ndarray, seen: np.ndarray, centres: np.ndarray, edge: flo
     return float(lead[chosen].max())
 
 
+class _Runs:
+    """Runs of one top-1 label as a linked list over the window pieces, folded in place."""
+
+    def __init__(self, runs: list[tuple[int, int, int]], spans: np.ndarray, mass: np.ndarray):
+        self.first = [a for a, _, _ in runs]  # per run: first piece, last piece + 1, class
+        self.last = [b for _, b, _ in runs]
+        self.label = [c for _, _, c in runs]
+        self.prev: list[int | None] = [None, *range(len(runs) - 1)]
+        self.next: list[int | None] = [*range(1, len(runs)), None]
+        self.gone = [False] * len(runs)
+        self.alive = len(runs)
+        self.spans, self.mass = spans, mass
+
+    def entry(self, i: int) -> tuple[float, int, int]:
+        """(seconds, first piece, run): the heap's order, shortest then earliest first."""
+        span = self.spans[self.last[i] - 1, 1] - self.spans[self.first[i], 0]
+        return float(span), self.first[i], i
+
+    def unlink(self, i: int) -> None:
+        self.gone[i] = True
+        self.alive -= 1
+        p, n = self.prev[i], self.next[i]
+        if p is not None:
+            self.next[p] = n
+        if n is not None:
+            self.prev[n] = p
+
+    def share(self, i: int, p: int, n: int) -> list[int]:
+        """Give run i's pieces up to the cut where p's votes stop leading n's to p, the rest to
+        n (ties: the cut nearest the middle); returns the runs that grew."""
+        import numpy as np
+
+        cuts = np.arange(self.first[i], self.last[i] + 1)
+        lead = self.mass[cuts, self.label[p]] - self.mass[cuts, self.label[n]]
+        best = cuts[lead >= lead.max() - 1e-9]
+        cut = int(best[np.abs(2 * best - self.first[i] - self.last[i]).argmin()])
+        self.last[p], self.first[n] = cut, cut
+        self.unlink(i)
+        return [p, n]
+
+    def join(self, i: int, p: int | None, n: int | None) -> list[int]:
+        """Run i joins the neighbour its time scores higher on (the longer on a tie), and so
+        does the other neighbour where it has the same label; returns the run that grew."""
+        votes = self.mass[self.last[i]] - self.mass[self.first[i]]
+        sides = [s for s in (p, n) if s is not None]
+        into = max(sides, key=lambda s: (float(votes[self.label[s]]), self.entry(s)[0]))
+        other = n if into == p else p
+        group = [i]
+        if other is not None and self.label[other] == self.label[into]:
+            group.append(other)
+        self.first[into] = min(self.first[g] for g in (*group, into))
+        self.last[into] = max(self.last[g] for g in (*group, into))
+        for g in group:
+            self.unlink(g)
+        return [into]
+
+    def kept(self) -> list[tuple[int, int, int]]:
+        return [
+            (self.first[i], self.last[i], self.label[i])
+            for i in range(len(self.gone))
+            if not self.gone[i]
+        ]
+
+
 def _fold(
     runs: list[tuple[int, int, int]], spans: np.ndarray, mass: np.ndarray, min_duration: float
 ) -> list[tuple[int, int, int]]:
@@ -292,61 +356,24 @@ def _fold(
     """
     import heapq
 
-    import numpy as np
-
-    first = [a for a, _, _ in runs]  # per run: first piece, last piece + 1, class
-    last = [b for _, b, _ in runs]
-    label = [c for _, _, c in runs]
-    prev: list[int | None] = [None, *range(len(runs) - 1)]
-    nxt: list[int | None] = [*range(1, len(runs)), None]
-    gone = [False] * len(runs)
-
-    def entry(i: int) -> tuple[float, int, int]:
-        return float(spans[last[i] - 1, 1] - spans[first[i], 0]), first[i], i
-
-    def unlink(i: int) -> None:
-        gone[i] = True
-        p, n = prev[i], nxt[i]
-        if p is not None:
-            nxt[p] = n
-        if n is not None:
-            prev[n] = p
-
-    heap = [entry(i) for i in range(len(runs))]
+    state = _Runs(runs, spans, mass)
+    heap = [state.entry(i) for i in range(len(runs))]
     heapq.heapify(heap)
-    alive = len(runs)
-    while heap and alive > 1:
+    while heap and state.alive > 1:
         item = heapq.heappop(heap)
         i = item[2]
-        if gone[i] or item != entry(i):
+        if state.gone[i] or item != state.entry(i):
             continue  # folded away, or grown since it was pushed
         if item[0] >= min_duration - 1e-6:  # a span of two half-span pieces stays
             break
-        p, n = prev[i], nxt[i]
-        if p is not None and n is not None and label[p] != label[n]:
-            cuts = np.arange(first[i], last[i] + 1)
-            lead = mass[cuts, label[p]] - mass[cuts, label[n]]
-            best = cuts[lead >= lead.max() - 1e-9]
-            cut = int(best[np.abs(2 * best - first[i] - last[i]).argmin()])  # ties: the middle
-            last[p], first[n] = cut, cut
-            unlink(i)
-            alive -= 1
-            grown = [p, n]
+        p, n = state.prev[i], state.next[i]
+        if p is not None and n is not None and state.label[p] != state.label[n]:
+            grown = state.share(i, p, n)
         else:
-            votes = mass[last[i]] - mass[first[i]]
-            sides = [s for s in (p, n) if s is not None]
-            into = max(sides, key=lambda s: (float(votes[label[s]]), entry(s)[0]))
-            other = n if into == p else p
-            group = [i] + ([other] if other is not None and label[other] == label[into] else [])
-            first[into] = min(first[g] for g in (*group, into))
-            last[into] = max(last[g] for g in (*group, into))
-            for g in group:
-                unlink(g)
-            alive -= len(group)
-            grown = [into]
+            grown = state.join(i, p, n)
         for g in grown:
-            heapq.heappush(heap, entry(g))
-    return [(first[i], last[i], label[i]) for i in range(len(runs)) if not gone[i]]
+            heapq.heappush(heap, state.entry(g))
+    return state.kept()
 
 
 def default_min_duration(span: float, hop: float) -> float:

@@ -7,18 +7,15 @@ gives the true duration, frame count and keyframes whatever the container's head
 from __future__ import annotations
 
 import io
-import logging
-import re
 import statistics
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import VideoDecodeError
+from .ffmpeg_log import FFmpegLog, ffmpeg_log
 
 if TYPE_CHECKING:
     import av
@@ -28,84 +25,6 @@ _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "t
 JUMP_STEPS = 10
 JUMP_SECONDS = 1.0
 _KEPT_JUMPS = 20
-_AFTER_SEEK = (
-    "co located POCs unavailable",
-    "Missing reference picture",
-    "reference picture missing during reorder",
-    "mmco: unref short failure",
-)
-
-
-@dataclass(eq=False)  # captures are told apart by identity: two empty logs are not one
-class FFmpegLog:
-    """FFmpeg's error messages while a file was read: how many, and the first few as said."""
-
-    count: int = 0
-    first: list[str] = field(default_factory=list)
-    kinds: dict[str, int] = field(default_factory=dict)  # message without its numbers -> count
-    # Once the reader has jumped into the stream, the decoder misses pictures from before the
-    # jump and says so: expected then, not damage.
-    after_seek: bool = False
-
-    def add(self, source: str, message: str) -> None:
-        if self.after_seek and any(m in message for m in _AFTER_SEEK):
-            return
-        self.count += 1
-        message = message.strip().splitlines()[0] if message.strip() else ""
-        line = f"[{source}] {message}"
-        if len(self.first) < 3:
-            self.first.append(line)
-        kind = f"[{source}] " + re.sub(r"-?\d+", "N", message)
-        if kind in self.kinds or len(self.kinds) < 50:
-            self.kinds[kind] = self.kinds.get(kind, 0) + 1
-
-    def merged(self, other: FFmpegLog) -> FFmpegLog:
-        out = FFmpegLog(self.count + other.count, (self.first + other.first)[:3], dict(self.kinds))
-        for kind, n in other.kinds.items():
-            out.kinds[kind] = out.kinds.get(kind, 0) + n
-        return out
-
-
-_sinks: list[FFmpegLog] = []
-_sinks_lock = threading.Lock()
-
-
-class _ToSink(logging.Handler):
-    """FFmpeg's messages (PyAV's `libav.*` loggers, any thread) go to the innermost capture;
-    outside one they are dropped, never printed."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with _sinks_lock:
-            if _sinks:
-                _sinks[-1].add(record.name.removeprefix("libav."), record.getMessage())
-
-
-def _quiet_ffmpeg() -> None:
-    """Route FFmpeg's own log (which would print to stderr) into captures; once a process."""
-    import av.logging
-
-    logger = logging.getLogger("libav")
-    if any(isinstance(h, _ToSink) for h in logger.handlers):
-        return
-    logger.addHandler(_ToSink())
-    logger.propagate = False
-    # PyAV would hold a repeated message back and tell its count with the next one, which may
-    # come while another file is read
-    av.logging.set_skip_repeated(False)
-    av.logging.set_level(av.logging.ERROR)
-
-
-@contextmanager
-def ffmpeg_log(into: FFmpegLog) -> Iterator[FFmpegLog]:
-    """Collect FFmpeg's errors into `into` while a file is read (decoder threads included)."""
-    _quiet_ffmpeg()
-    with _sinks_lock:
-        _sinks.append(into)
-    try:
-        yield into
-    finally:
-        with _sinks_lock:
-            _sinks.remove(into)
 
 
 def time_jumps(times: Sequence[float], step: float) -> list[tuple[float, float]]:

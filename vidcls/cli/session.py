@@ -147,7 +147,7 @@ class Session:
 
     def _thumbnails(self, event: FileDone) -> list[bytes | None]:
         """A frame from the middle of each segment, for the HTML report (none from stdin)."""
-        from ..decode import snapshots
+        from ..encode import snapshots
         from ..errors import VidclsError
 
         segments = event.record.get("segments", [])
@@ -161,7 +161,7 @@ class Session:
 
     def _overlay(self, event: FileDone, target: str) -> int:
         """Write the video with its timeline drawn on it; 1 when that fails."""
-        from ..decode import reencode
+        from ..encode import reencode
         from ..errors import VidclsError
         from ..overlay import Painter
 
