@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from . import records
 from .events import Event, Failed, FileDone, Noted, SegmentDone, Started, Timed, Warned, WindowDone
 from .segments import default_min_duration, merge_windows
-from .windows import Closed, Decoded, Item, Opened, Unreadable, decode_files
+from .windows import Closed, Decoded, Item, Opened, Unreadable, decode_files, decode_files_apart
 
 if TYPE_CHECKING:
     import numpy as np
@@ -164,15 +164,20 @@ def run(
     run_key: str,
     stdin: BinaryIO | None = None,
     overlap: bool = True,
+    apart: bool = False,
 ) -> Iterator[Event]:
     """Classify files with one loaded model. With `overlap` the next windows (and files) decode
-    in a producer thread while the current ones run; without, all of it runs in this thread."""
+    in a producer thread while the current ones run; without, all of it runs in this thread.
+    With `apart` they decode in a child process, so a file that crashes FFmpeg fails alone."""
     from .engine import Classifier
 
     answer = answer_for(loaded.labels, options, loaded.spec)
     crops = options.crops or loaded.spec.crops
     classifier = Classifier(loaded, crops, runtime.batch_size, answer, runtime.compile)
-    items = decode_files(names, loaded.spec, options, stdin)
+    if apart:
+        items = decode_files_apart(names, loaded.spec, options)
+    else:
+        items = decode_files(names, loaded.spec, options, stdin)
     pairs = ((item, item.views if isinstance(item, Decoded) else None) for item in items)
     scored = classifier.run(pairs, prefetch=overlap)
     identity = Identity(loaded.spec.name, loaded.source, run_key)

@@ -23,10 +23,14 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..errors import UsageError, VidclsError
 from .options import (
+    DECODE_TIMEOUT,
+    MAX_DURATION,
+    MAX_PIXELS,
     BatchOpt,
     ClassesOpt,
     CompileOpt,
     CropsOpt,
+    DecodeTimeoutOpt,
     DeviceOpt,
     EndOpt,
     FormatOpt,
@@ -35,6 +39,8 @@ from .options import (
     GpusOpt,
     JsonOpt,
     LabelsOpt,
+    MaxDurationOpt,
+    MaxPixelsOpt,
     ModelOpt,
     OfflineOpt,
     OutputOpt,
@@ -335,6 +341,9 @@ def predict(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     strict: StrictOpt = False,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
+    max_duration: MaxDurationOpt = MAX_DURATION,
+    decode_timeout: DecodeTimeoutOpt = DECODE_TIMEOUT,
 ) -> None:
     """Classify whole videos: the top-k actions, averaged over windows and crops."""
     from ..config import FileOptions
@@ -342,7 +351,9 @@ def predict(
     options = FileOptions(
         mode="predict", top_k=top_k, clips=parse_clips(clips), crops=crops,
         start=parse_time(start, "--start") or 0.0, end=parse_time(end, "--end"),
-        classes=parse_classes(classes), strict=strict,
+        classes=parse_classes(classes), strict=strict, max_pixels=max_pixels,
+        max_duration=parse_time(max_duration, "--max-duration") or 0.0,
+        decode_timeout=decode_timeout,
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
@@ -396,6 +407,9 @@ def segment(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     strict: StrictOpt = False,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
+    max_duration: MaxDurationOpt = MAX_DURATION,
+    decode_timeout: DecodeTimeoutOpt = DECODE_TIMEOUT,
 ) -> None:
     """A timeline of actions: windows every --hop seconds, merged into segments."""
     from ..config import FileOptions
@@ -403,7 +417,9 @@ def segment(
     options = FileOptions(
         mode="segment", top_k=top_k, crops=crops, hop=hop, min_duration=min_duration,
         start=parse_time(start, "--start") or 0.0, end=parse_time(end, "--end"),
-        classes=parse_classes(classes), strict=strict,
+        classes=parse_classes(classes), strict=strict, max_pixels=max_pixels,
+        max_duration=parse_time(max_duration, "--max-duration") or 0.0,
+        decode_timeout=decode_timeout,
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
@@ -425,16 +441,23 @@ def probe(
     from_list: FromList = None,
     recursive: Recursive = False,
     strict: StrictOpt = False,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
+    max_duration: MaxDurationOpt = MAX_DURATION,
+    decode_timeout: DecodeTimeoutOpt = DECODE_TIMEOUT,
 ) -> None:
     """Describe videos without loading a model: container, codec, size, rotation, rate, length."""
+    from ..config import check_limits
     from ..sources import expand
     from .session import probe as describe
+
+    seconds = parse_time(max_duration, "--max-duration")
+    limits = check_limits(max_pixels, seconds or 0.0, decode_timeout)
 
     if fmt not in (None, "table", "json"):
         raise UsageError(f"probe prints a table or json, not '{fmt}'")
     names = expand(videos or [], from_list, recursive)
     as_json = as_json or fmt == "json" or (fmt is None and not sys.stdout.isatty())
-    failed = describe(names, as_json, report_error, report_warning, strict)
+    failed = describe(names, as_json, report_error, report_warning, strict, limits)
     if failed:
         raise typer.Exit(1)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,6 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..config import RunConfig
 from ..errors import UsageError
 from ..events import Event, Failed, FileDone, Noted, Timed, Warned, WindowDone, warnings_to
+
+if TYPE_CHECKING:
+    from ..video import Limits
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,10 @@ def probe(
     report: Callable[[str], None],
     warn: Callable[[str], None],
     strict: bool = False,
+    limits: Limits | None = None,
 ) -> int:
     """`vidcls probe`: describe each file; returns how many could not be read (with `strict`,
-    or had warnings)."""
+    or had warnings), or were beyond `limits`."""
     import json
 
     from ..decode import DecodeStats
@@ -173,8 +177,8 @@ def probe(
     failed = 0
     for name in names:
         try:
-            info = describe(name)
-            first, last = check_ends(name, info) if info.seekable else (None, None)
+            info = describe(name, limits=limits)
+            first, last = check_ends(name, info, limits) if info.seekable else (None, None)
             found = warnings_of(info, DecodeStats())
         except VidclsError as e:
             failed += 1
