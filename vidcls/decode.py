@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import VideoDecodeError
 from .video import (
+    STREAM_APPEARED,
     FFmpegLog,
     LimitError,
     Limits,
@@ -396,8 +397,8 @@ def _decoded(
         started = time.perf_counter()
         try:
             packet = next(packets)
-        except StopIteration:
-            break
+        except (StopIteration, STREAM_APPEARED):
+            break  # the end (a stream that appeared while reading ends PyAV's demux so)
         except av.error.FFmpegError as e:
             if stats.frames == 0:
                 raise VideoDecodeError(f"{name}: cannot read the video ({reason(e)})") from e

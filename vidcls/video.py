@@ -499,6 +499,8 @@ def _index(
             end = stop if end is None else max(end, stop)
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
+    except STREAM_APPEARED:
+        pass  # every packet was read: see STREAM_APPEARED
     except av.error.FFmpegError:
         info.damaged = True  # a damaged tail: index what could be read
         if pts:
@@ -529,6 +531,12 @@ def _index(
         info.damaged = True
 
 
+# PyAV 18's demux() ends with a flush loop over the container's streams as they are then; a
+# stream that appeared while reading (MPEG-TS can announce one mid-file) is not in its list, and
+# the loop raises IndexError after the last packet. Caught where a demux is iterated, as its end.
+STREAM_APPEARED = IndexError
+
+
 def truncated_below(claimed: float) -> float:
     """A video shorter than this, for a header that claims `claimed` seconds, was cut short."""
     return claimed - max(0.5, 0.05 * claimed)
@@ -542,7 +550,7 @@ def _first_frame_rotation(container: av.container.InputContainer, stream: Any) -
         container.seek(0)
         for frame in container.decode(stream):
             return -int(frame.rotation) % 360
-    except av.error.FFmpegError:
+    except (av.error.FFmpegError, STREAM_APPEARED):
         pass
     return 0
 
@@ -591,7 +599,7 @@ def _check_ends(source: str | Path, info: VideoInfo, limits: Limits) -> tuple[bo
             info.log.after_seek = True
             container.seek(int(at / info.time_base), stream=stream, backward=True)
             last = _decodes(container, stream, None) > 0
-    except av.error.FFmpegError:
+    except (av.error.FFmpegError, STREAM_APPEARED):
         pass
     finally:
         container.close()
