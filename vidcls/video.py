@@ -43,10 +43,11 @@ _AFTER_SEEK = (
 MAX_ASPECT = 32
 MAX_SIDE = 16384  # pixels a side, whatever --max-pixels allows
 MAX_RATE = 1e6  # frames a second a header may claim; more is a broken header, not a camera
-# A file that spans more than an hour with less than a frame a minute on average is a timestamp
-# leap, not a video: its windows would repeat a frame for hours (each window costs the model).
-SPARSE_AFTER = 3600.0
-MAX_FRAME_INTERVAL = 60.0
+# A file that spans more than ten minutes with less than a frame every ten seconds on average is
+# a timestamp leap, not a video: its windows would repeat a frame for hours (each window costs
+# the model).
+SPARSE_AFTER = 600.0
+MAX_FRAME_INTERVAL = 10.0
 # a time base outside this (seconds a tick) is a broken header: no container ticks slower than
 # an hour or faster than a picosecond
 TIME_BASES = (1e-12, 3600.0)
@@ -447,7 +448,7 @@ def _check_sparse(name: str, info: VideoInfo) -> None:
     if span and frames and span > SPARSE_AFTER and span / frames > MAX_FRAME_INTERVAL:
         raise LimitError(
             f"{name}: its timestamps span {span:.6g} s with only {frames} frame(s), less than "
-            "one a minute: they leap (a damaged file?)"
+            f"one every {MAX_FRAME_INTERVAL:g} s: they leap (a damaged file?)"
         )
 
 
