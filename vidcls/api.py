@@ -44,6 +44,9 @@ _FILE = (
     "end",
     "classes",
     "strict",
+    "max_pixels",
+    "max_duration",
+    "decode_timeout",
 )
 
 
@@ -72,6 +75,9 @@ def _file_options(mode: str, options: dict[str, Any]) -> FileOptions:
             drop=options.get("drop", "none"),
             duration=options.get("duration"),
         ),
+        max_pixels=options.get("max_pixels", FileOptions.max_pixels),
+        max_duration=options.get("max_duration", FileOptions.max_duration),
+        decode_timeout=options.get("decode_timeout", FileOptions.decode_timeout),
     )
 
 
@@ -152,7 +158,9 @@ def predict(
     of `weights`. Options: weights, device, precision, offline, labels (a file or a list of
     names), vivit_attention (see load_model), frames, stride, top_k, clips_count, crops,
     batch_size, start, end (seconds), classes (a list of label names), strict (a file with any
-    warning about damage raises instead of returning its result).
+    warning about damage raises instead of returning its result), max_pixels, max_duration
+    (seconds), decode_timeout (seconds): the limits of the command line's --max-pixels,
+    --max-duration and --decode-timeout.
     """
     return _result(_prepare(model, "predict", options), video)
 

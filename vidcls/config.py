@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from .errors import DeviceError, UsageError
 from .registry import VIVIT_CHOICES, ModelSpec, get_spec, registry
+from .video import Limits
 
 if TYPE_CHECKING:
     import torch
@@ -127,8 +128,17 @@ class FileOptions:
     # draw or threshold them (html, --multi-label, sparklines); they change no record
     curves: bool = False
     live: LiveOptions = field(default_factory=LiveOptions)  # sources FFmpeg opens by URL, too
+    # what one file may cost (vidcls.video.Limits): frame size, length, decoding without progress
+    max_pixels: int = Limits.max_pixels
+    max_duration: float = Limits.max_duration
+    decode_timeout: float = Limits.decode_timeout
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_pixels, self.max_duration, self.decode_timeout)
 
     def __post_init__(self) -> None:
+        check_limits(self.max_pixels, self.max_duration, self.decode_timeout)
         if self.mode not in MODES:
             raise UsageError(f"unknown mode '{self.mode}' (use {' or '.join(MODES)})")
         if self.crops not in (None, 1, 3):
@@ -141,6 +151,17 @@ class FileOptions:
             raise UsageError("--hop must be positive")
         if self.end is not None and self.end <= self.start:
             raise UsageError(f"--end ({self.end:g} s) must come after --start ({self.start:g} s)")
+
+
+def check_limits(max_pixels: int, max_duration: float, decode_timeout: float) -> Limits:
+    """The limits, or a usage error naming the option that is not positive."""
+    for option, value in (
+        ("--max-pixels", max_pixels), ("--max-duration", max_duration),
+        ("--decode-timeout", decode_timeout),
+    ):  # fmt: skip
+        if isinstance(value, bool) or not value > 0:
+            raise UsageError(f"{option} must be positive")
+    return Limits(max_pixels, max_duration, decode_timeout)
 
 
 @dataclass(frozen=True)
@@ -188,6 +209,10 @@ def run_key(
     }
     if options.strict:  # only then, so keys made before the option existed still match
         fields["strict"] = True
+    # a limit decides whether a file gets a result at all; like strict, only when changed
+    for name in ("max_pixels", "max_duration", "decode_timeout"):
+        if getattr(options, name) != getattr(Limits, name):
+            fields[name] = getattr(options, name)
     if custom is not None:  # only then, so that the keys of registry runs stay as they were
         fields["protocol"] = protocol(custom)
     text = json.dumps(fields, sort_keys=True)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from . import live, records
 from .events import Event, Failed, FileDone, Noted, SegmentDone, Started, Timed, Warned, WindowDone
 from .segments import default_min_duration, merge_windows, pieces
-from .windows import Closed, Decoded, Item, Opened, Unreadable, decode_files
+from .windows import Closed, Decoded, Item, Opened, Unreadable, decode_files, decode_files_apart
 
 if TYPE_CHECKING:
     import numpy as np
@@ -257,9 +257,11 @@ def run(
     run_key: str,
     stdin: BinaryIO | None = None,
     overlap: bool = True,
+    apart: bool = False,
 ) -> Iterator[Event]:
     """Classify files with one loaded model. With `overlap` the next windows (and files) decode
-    in a producer thread while the current ones run; without, all of it runs in this thread."""
+    in a producer thread while the current ones run; without, all of it runs in this thread.
+    With `apart` they decode in a child process, so a file that crashes FFmpeg fails alone."""
     from .engine import Classifier
 
     answer = answer_for(loaded.labels, options, loaded.spec)
@@ -270,7 +272,11 @@ def run(
     followed = any(live.following(name, options) for name in names)
     batch = 1 if followed else runtime.batch_size
     classifier = Classifier(loaded, crops, batch, answer, runtime.compile)
-    items: Iterable[Item] = decode_files(names, loaded.spec, options, stdin)
+    items: Iterable[Item]
+    if apart:
+        items = decode_files_apart(names, loaded.spec, options)
+    else:
+        items = decode_files(names, loaded.spec, options, stdin)
     if options.live.drop == "oldest":
         items = live.dropping(items)
     pairs = ((item, item.views if isinstance(item, Decoded) else None) for item in items)

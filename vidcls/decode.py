@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import VideoDecodeError
 from .ffmpeg_log import FFmpegLog, ffmpeg_log
-from .video import reason, time_jumps, video_stream
+from .video import (
+    STREAM_APPEARED,
+    LimitError,
+    Limits,
+    Watchdog,
+    guard,
+    reason,
+    time_jumps,
+    video_stream,
+)
 
 if TYPE_CHECKING:
     import av
@@ -45,6 +54,9 @@ class DecodeStats:
     convert_seconds: float = 0.0
     unwanted_packets: int = 0  # sent with skip_frame NONREF: decoded only if referenced
     seeks: int = 0  # jumps over whole groups of pictures no window needs
+    # a jump that landed no further than the reader had been: jumping stopped, decoding went on
+    # in order (a damaged index sends the demuxer back to the same keyframe)
+    seek_failed: bool = False
     concealed_frames: int = 0  # decoded with errors that the decoder concealed
     log: FFmpegLog = field(default_factory=FFmpegLog)  # FFmpeg's errors while decoding
     # where the frames' own times leap (at, by), as decoded; meaningful only where nothing is
@@ -190,6 +202,8 @@ class Picking:
     stop_when_done: bool = False
     threads: str = "AUTO"  # frame and slice threads; "SLICE" decodes in order
     plan: DecodePlan | None = None
+    limits: Limits = Limits()
+    pipe: bool = False  # standard input: waiting for its bytes is not decoding time
 
 
 def pick_frames(
@@ -202,14 +216,28 @@ def pick_frames(
 
     `windows` come in order of start time.
     """
+    _crash_for_tests(picking.name)
     with ffmpeg_log(stats.log):
         stream = _start(container, picking)
         stats.log.after_seek = picking.seek > 0 and picking.origin is not None
         tolerance = max(EPS, float(stream.time_base or 0) / 2)
         picker = _Picker(windows, picking.convert, stats, tolerance)
         origin = picking.origin
-        for frame in _decoded(container, stream, stats, picking.name, picking.plan):
+        limits = picking.limits
+        watchdog = Watchdog(picking.name, limits.decode_timeout, "decoding")
+        for frame in _decoded(container, stream, stats, picking, watchdog):
             origin, t = _clock(frame, origin, stats)
+            watchdog.progress(t)
+            if stats.frames == 1:
+                width, height = stats.size or (0, 0)
+                limits.check_size(picking.name, width, height, "its first decoded frame's size")
+            if picking.origin is None and t > limits.max_duration:
+                # without an index the windows follow the frames: a leap to an absurd time
+                # would begin a window for every hop on the way
+                raise LimitError(
+                    f"{picking.name}: a frame at {t:.6g} s is past --max-duration "
+                    f"{limits.max_duration:g} s"
+                )
             yield from picker.frame(frame, t)
             if picking.stop_when_done and picker.served_all:
                 return  # every window served: the rest of the file is not needed
@@ -219,15 +247,37 @@ def pick_frames(
     yield from picker.finish(lambda window: picking.keep_partial(window, stats.end_time))
 
 
+def _crash_for_tests(name: str) -> None:
+    """A test-only hook: VIDCLS_TEST_DECODER_CRASH=SIGSEGV:MARK makes the process decoding a
+    file whose name contains MARK die of that signal, as a crash in FFmpeg's native code
+    would (tests/test_adversarial.py proves that a run survives it)."""
+    hook = os.environ.get("VIDCLS_TEST_DECODER_CRASH")
+    if not hook or ":" not in hook:
+        return
+    signame, mark = hook.split(":", 1)
+    if mark and mark in name:
+        import signal
+
+        os.kill(os.getpid(), getattr(signal, signame, signal.SIGSEGV))
+
+
 def _start(container: av.container.InputContainer, picking: Picking) -> Any:
     """The video stream, its threads set, positioned where decoding starts."""
     stream = video_stream(container)
+    guard(stream, picking.limits)
     stream.thread_type = picking.threads
     if picking.threads == "AUTO":
         stream.codec_context.thread_count = frame_threads()
     if picking.seek > 0 and picking.origin is not None:
+        import av
+
         target = int((picking.origin + picking.seek) / float(stream.time_base))
-        container.seek(target, stream=stream, backward=True, any_frame=False)
+        try:
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+        except av.error.FFmpegError as e:
+            raise VideoDecodeError(
+                f"{picking.name}: cannot seek to {picking.seek:g} s ({reason(e)})"
+            ) from e
     return stream
 
 
@@ -327,39 +377,59 @@ def _decoded(
     container: av.container.InputContainer,
     stream: Any,
     stats: DecodeStats,
-    name: str,
-    plan: DecodePlan | None = None,
+    picking: Picking,
+    watchdog: Watchdog,
 ) -> Iterator[av.VideoFrame]:
-    """Frames in presentation order; damaged packets are skipped and counted."""
+    """Frames in presentation order; damaged packets are skipped and counted.
+
+    Every jump must land further than any packet read before it; one that does not (a damaged
+    index sends the demuxer back) ends jumping, and decoding goes on in order from where it
+    landed. The watchdog is told the time spent here, not the time a consumer holds a frame."""
     import av
 
+    name, plan = picking.name, picking.plan
     ctx = stream.codec_context
     packets = container.demux(stream)
+    furthest: int | None = None  # the latest packet time read, in stream ticks
+    landing = False  # the next packet with a time is where the last jump landed
     while True:
         started = time.perf_counter()
         try:
             packet = next(packets)
-        except StopIteration:
-            break
+        except (StopIteration, STREAM_APPEARED):
+            break  # the end (a stream that appeared while reading ends PyAV's demux so)
         except av.error.FFmpegError as e:
             if stats.frames == 0:
                 raise VideoDecodeError(f"{name}: cannot read the video ({reason(e)})") from e
             stats.corrupt_packets += 1
             break  # the demuxer cannot go on: keep what was decoded
-        if plan is not None and packet.size:
-            if packet.is_keyframe and packet.pts is not None:
-                target = plan.jump(packet.pts)
-                if target is not None:
-                    # frames still inside the decoder's threads come out before the jump
-                    yield from _drain(stream, stats)
-                    if target < 0:
-                        return  # no window needs anything further
-                    container.seek(target, stream=stream, backward=True)
-                    ctx.flush_buffers()
-                    stats.seeks += 1
-                    stats.log.after_seek = True
+        if picking.pipe:  # waiting for standard input's bytes is not decoding
+            started = time.perf_counter()
+        if packet.pts is not None:
+            if landing:
+                landing = False
+                if furthest is not None and packet.pts <= furthest:
+                    stats.seek_failed = True
+                    plan, ctx.skip_frame = None, "DEFAULT"
+            furthest = packet.pts if furthest is None else max(furthest, packet.pts)
+        if plan is not None and packet.size and packet.is_keyframe and packet.pts is not None:
+            target = plan.jump(packet.pts)
+            if target is not None:
+                # frames still inside the decoder's threads come out before the jump
+                drained = _drain(stream, stats)
+                ctx.flush_buffers()
+                jumped = target >= 0 and _seek(container, stream, target, stats)
+                _spent(started, stats, watchdog)
+                yield from drained
+                if target < 0:
+                    return  # no window needs anything further
+                if jumped:
                     packets = container.demux(stream)
+                    landing = True
                     continue
+                # the index cannot be sought in: decode on in order, from here
+                plan, ctx.skip_frame = None, "DEFAULT"
+        if plan is not None and packet.size:
             wanted = plan.needs(packet.pts)
             ctx.skip_frame = "DEFAULT" if wanted else "NONREF"
             stats.unwanted_packets += not wanted
@@ -369,18 +439,38 @@ def _decoded(
             stats.corrupt_packets += 1  # a damaged packet: skip it, count it
             continue
         finally:
-            stats.decode_seconds += time.perf_counter() - started
+            _spent(started, stats, watchdog)
         yield from frames
 
 
-def _drain(stream: Any, stats: DecodeStats) -> Iterator[av.VideoFrame]:
+def _seek(container: Any, stream: Any, target: int, stats: DecodeStats) -> bool:
+    """Seek to the keyframe at or before `target`; False where the demuxer cannot."""
+    import av
+
+    try:
+        container.seek(target, stream=stream, backward=True)
+    except av.error.FFmpegError:
+        stats.seek_failed = True
+        return False
+    stats.seeks += 1
+    stats.log.after_seek = True
+    return True
+
+
+def _spent(started: float, stats: DecodeStats, watchdog: Watchdog) -> None:
+    seconds = time.perf_counter() - started
+    stats.decode_seconds += seconds
+    watchdog.spent(seconds)
+
+
+def _drain(stream: Any, stats: DecodeStats) -> list[av.VideoFrame]:
     import av
 
     try:
         frames = stream.codec_context.decode(None)
     except av.error.FFmpegError:
         stats.corrupt_packets += 1
-        return
+        return []
     for frame in frames:
         frame.time_base = stream.time_base  # frames drained from the codec come without one
-        yield frame
+    return list(frames)

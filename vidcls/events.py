@@ -100,7 +100,7 @@ class _LogToSink(logging.Handler):
 def warnings_to(sink: Callable[[str], None]) -> Iterator[None]:
     """Route Python warnings and the warnings libraries log (huggingface_hub, Ray), raised
     inside, to `sink` as one line each, instead of their own formats on stderr. The one place
-    warnings are caught. FFmpeg's log is not a warning: `video.ffmpeg_log` counts it per file."""
+    warnings are caught. FFmpeg's log is not a warning: `ffmpeg_log.py` counts it per file."""
 
     def show(message: Any, *args: Any, **kwargs: Any) -> None:
         sink(str(message))

@@ -7,8 +7,10 @@ gives the true duration, frame count and keyframes whatever the container's head
 from __future__ import annotations
 
 import io
+import math
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,91 @@ _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "t
 JUMP_STEPS = 10
 JUMP_SECONDS = 1.0
 _KEPT_JUMPS = 20
+# A frame this many times wider than tall (or taller than wide) is refused: resizing its short
+# side to the model's would make the long side, and memory, grow without bound.
+MAX_ASPECT = 32
+MAX_SIDE = 16384  # pixels a side, whatever --max-pixels allows
+MAX_RATE = 1e6  # frames a second a header may claim; more is a broken header, not a camera
+# A file that spans more than ten minutes with less than a frame every ten seconds on average is
+# a timestamp leap, not a video: its windows would repeat a frame for hours (each window costs
+# the model).
+SPARSE_AFTER = 600.0
+MAX_FRAME_INTERVAL = 10.0
+# a time base outside this (seconds a tick) is a broken header: no container ticks slower than
+# an hour or faster than a picosecond
+TIME_BASES = (1e-12, 3600.0)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a file may cost: frame size, length, and decoding time without progress."""
+
+    max_pixels: int = 1 << 28  # a frame's width × height
+    max_duration: float = 86400.0  # seconds of video from the first frame to the last
+    decode_timeout: float = 60.0  # seconds reading or decoding may go without progress
+
+    @property
+    def codec_options(self) -> dict[str, str]:
+        """libavcodec's own guard: a decoder refuses larger pictures before allocating them."""
+        return {"max_pixels": str(self.max_pixels)}
+
+    def check_size(self, name: str, width: int, height: int, what: str) -> None:
+        """A one-line error for a frame size beyond the limits (0: not known yet, passes)."""
+        if width <= 0 or height <= 0:
+            return
+        size = f"{width}×{height}"
+        if max(width, height) > MAX_SIDE:
+            raise LimitError(f"{name}: {what} {size} is more than {MAX_SIDE} pixels a side")
+        if width * height > self.max_pixels:
+            raise LimitError(
+                f"{name}: {what} {size} is more than --max-pixels {self.max_pixels} pixels"
+            )
+        if max(width, height) > MAX_ASPECT * min(width, height):
+            raise LimitError(f"{name}: {what} {size} has one side more than {MAX_ASPECT} times the other")  # fmt: skip # noqa: E501
+
+    def check_duration(self, name: str, duration: float | None, what: str) -> None:
+        if duration is not None and duration > self.max_duration:
+            raise LimitError(
+                f"{name}: {what} {duration:.6g} s is more than --max-duration "
+                f"{self.max_duration:g} s"
+            )
+
+
+class LimitError(VideoDecodeError):
+    """A file whose header or stream asks for more than the limits allow."""
+
+
+class Stalled(VideoDecodeError):
+    """Reading or decoding a file went --decode-timeout seconds without progress."""
+
+
+class Watchdog:
+    """Seconds of work on a file since it last made progress; past `limit`, `Stalled`.
+
+    Only the time spent working counts (the caller says how much), not the time a consumer
+    keeps the reader waiting."""
+
+    def __init__(self, name: str, limit: float | None, doing: str) -> None:
+        self.name = name
+        self.limit = limit
+        self.doing = doing
+        self.idle = 0.0
+        self.reached: dict[str, float] = {}
+
+    def spent(self, seconds: float) -> None:
+        self.idle += seconds
+        if self.limit is not None and self.idle > self.limit:
+            raise Stalled(
+                f"{self.name}: {self.doing} made no progress in {self.limit:g} s "
+                "(--decode-timeout): the file loops or is damaged"
+            )
+
+    def progress(self, position: float, kind: str = "time") -> None:
+        """A new position of a kind (a time, an offset): progress only when beyond every earlier
+        one of that kind."""
+        if position > self.reached.get(kind, -math.inf):
+            self.reached[kind] = position
+            self.idle = 0.0
 
 
 def time_jumps(times: Sequence[float], step: float) -> list[tuple[float, float]]:
@@ -142,17 +229,25 @@ class Opening:
 
 
 def open_container(
-    source: str | Path, stdin: BinaryIO | None = None, opening: Opening | None = None
+    source: str | Path,
+    stdin: BinaryIO | None = None,
+    limits: Limits | None = None,
+    opening: Opening | None = None,
 ) -> av.container.InputContainer:
     """Open a path, or '-' for standard input, with errors that name the file and the reason.
-    With an `opening`, FFmpeg opens its target itself, with its format, options and timeout."""
+    With an `opening`, FFmpeg opens its target itself, with its format, options and timeout.
+
+    The decoders that opening runs to find the streams' parameters get the limits' guard, so a
+    header that claims a giant picture is refused before its buffers are allocated."""
     import av
 
+    limits = limits or Limits()
     name = _label(source)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"options": dict(limits.codec_options)}
     if opening is not None:
         target = opening.target
-        kwargs = {"format": opening.input_format, "options": dict(opening.options)}
+        options = {**limits.codec_options, **dict(opening.options)}
+        kwargs = {"format": opening.input_format, "options": options}
         if opening.timeout is not None:
             kwargs["timeout"] = opening.timeout
     elif name == "-":
@@ -207,6 +302,13 @@ def close(container: av.container.InputContainer) -> None:
     container.close()
 
 
+def guard(stream: Any, limits: Limits) -> None:
+    """Give a stream's decoder the limits' guard before it opens (PyAV opens it lazily)."""
+    ctx = stream.codec_context
+    if not ctx.is_open:
+        ctx.options = {**(ctx.options or {}), **limits.codec_options}
+
+
 def reason(e: Exception) -> str:
     text = getattr(e, "strerror", None) or str(e)
     return str(text).strip().rstrip(".") or type(e).__name__
@@ -226,17 +328,22 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
 def probe(
     source: str | Path,
     container: av.container.InputContainer | None = None,
+    limits: Limits | None = None,
     opening: Opening | None = None,
     live: bool = False,
 ) -> VideoInfo:
     """Describe a video; on a seekable file this reads every packet header (no decoding). A
-    `live` source, like standard input, is read once: nothing is read ahead."""
+    `live` source, like standard input, is read once: nothing is read ahead.
+
+    A header or index beyond `limits` (frame size, length, time base, rate) is a `LimitError`
+    before anything is decoded."""
+    limits = limits or Limits()
     log = FFmpegLog()
     with ffmpeg_log(log):
         own = container is None
-        container = container or open_container(source, opening=opening)
+        container = container or open_container(source, limits=limits, opening=opening)
         try:
-            info = _probe(_label(source), container, live)
+            info = _probe(_label(source), container, limits, live)
         finally:
             if own:
                 close(container)
@@ -244,17 +351,21 @@ def probe(
     return info
 
 
-def _probe(name: str, container: av.container.InputContainer, live: bool = False) -> VideoInfo:
+def _probe(
+    name: str, container: av.container.InputContainer, limits: Limits, live: bool = False
+) -> VideoInfo:
     stream = video_stream(container)
+    guard(stream, limits)
     ctx = stream.codec_context
     seekable = name != "-" and not live
-    tb = float(stream.time_base) if stream.time_base else 1e-6
+    limits.check_size(name, ctx.width, ctx.height, "its header's frame size")
+    tb = _time_base(name, stream.time_base)
     header_duration = float(stream.duration * stream.time_base) if stream.duration else None
     duration = header_duration
     if duration is None and container.duration is not None:
         duration = container.duration / 1_000_000
-    rate = stream.guessed_rate or stream.average_rate
-    fps = float(rate) if rate and float(rate) < 1000 else None
+    rate = _rate(name, stream.guessed_rate or stream.average_rate)
+    fps = rate if rate and rate < 1000 else None
     info = VideoInfo(
         file=name,
         container=container.format.name,
@@ -275,14 +386,46 @@ def _probe(name: str, container: av.container.InputContainer, live: bool = False
         header_duration=header_duration,
     )
     if seekable:
-        _index(container, stream, info)
+        _index(container, stream, info, limits)
+        limits.check_duration(name, info.duration, "its packets span")
+        _check_sparse(name, info)
         info.rotation = _first_frame_rotation(container, stream)
         if info.rotation in (90, 270):
             info.width, info.height = info.height, info.width
     return info
 
 
-def _index(container: av.container.InputContainer, stream: Any, info: VideoInfo) -> None:
+def _check_sparse(name: str, info: VideoInfo) -> None:
+    """Refuse a file whose timestamps leap so far that its frames are an hour's sparse dust."""
+    span, frames = info.duration, info.frame_count
+    if span and frames and span > SPARSE_AFTER and span / frames > MAX_FRAME_INTERVAL:
+        raise LimitError(
+            f"{name}: its timestamps span {span:.6g} s with only {frames} frame(s), less than "
+            f"one every {MAX_FRAME_INTERVAL:g} s: they leap (a damaged file?)"
+        )
+
+
+def _time_base(name: str, value: Any) -> float:
+    """A stream's time base in seconds; zero, negative or absurd is a broken header."""
+    tb = float(value) if value is not None else 0.0
+    if not TIME_BASES[0] <= tb <= TIME_BASES[1]:
+        raise LimitError(f"{name}: the time base {value or 0} in its header is {'zero' if tb == 0 else 'absurd'}")  # fmt: skip # noqa: E501
+    return tb
+
+
+def _rate(name: str, value: Any) -> float | None:
+    """A header's frame rate; zero or missing says nothing, negative or absurd is refused."""
+    if not value:
+        return None
+    rate = float(value)
+    if not 0 < rate <= MAX_RATE:
+        raise LimitError(f"{name}: the frame rate {value} in its header is absurd")
+    return rate
+
+
+def _index(
+    container: av.container.InputContainer, stream: Any, info: VideoInfo, limits: Limits
+) -> None:
     """Read every packet header (no decoding): true duration, frame count, rate, keyframes."""
     import av
 
@@ -290,16 +433,28 @@ def _index(container: av.container.InputContainer, stream: Any, info: VideoInfo)
     decode_order: list[int] = []  # dts, else pts, as the packets come
     end = None
     keyframes: list[int] = []
+    # a demuxer that loops over damaged data would read forever: progress is a packet from
+    # further into the file
+    watchdog = Watchdog(info.file, limits.decode_timeout, "reading its packets")
+    clock = time.perf_counter()
     try:
         for packet in container.demux(stream):
+            now = time.perf_counter()
+            watchdog.spent(now - clock)
+            clock = now
+            if packet.pos is not None and packet.pos >= 0:
+                watchdog.progress(packet.pos, "offset")
             if packet.pts is None or packet.size == 0:
                 continue
+            watchdog.progress(packet.pts)
             pts.append(packet.pts)
             decode_order.append(packet.dts if packet.dts is not None else packet.pts)
             stop = packet.pts + (packet.duration or 0)
             end = stop if end is None else max(end, stop)
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
+    except STREAM_APPEARED:
+        pass  # every packet was read: see STREAM_APPEARED
     except av.error.FFmpegError:
         info.damaged = True  # a damaged tail: index what could be read
         if pts:
@@ -330,6 +485,12 @@ def _index(container: av.container.InputContainer, stream: Any, info: VideoInfo)
         info.damaged = True
 
 
+# PyAV 18's demux() ends with a flush loop over the container's streams as they are then; a
+# stream that appeared while reading (MPEG-TS can announce one mid-file) is not in its list, and
+# the loop raises IndexError after the last packet. Caught where a demux is iterated, as its end.
+STREAM_APPEARED = IndexError
+
+
 def truncated_below(claimed: float) -> float:
     """A video shorter than this, for a header that claims `claimed` seconds, was cut short."""
     return claimed - max(0.5, 0.05 * claimed)
@@ -343,7 +504,7 @@ def _first_frame_rotation(container: av.container.InputContainer, stream: Any) -
         container.seek(0)
         for frame in container.decode(stream):
             return -int(frame.rotation) % 360
-    except av.error.FFmpegError:
+    except (av.error.FFmpegError, STREAM_APPEARED):
         pass
     return 0
 
@@ -365,23 +526,26 @@ def _decodes(container: av.container.InputContainer, stream: Any, until: float |
     return count
 
 
-def check_ends(source: str | Path, info: VideoInfo) -> tuple[bool, bool]:
+def check_ends(
+    source: str | Path, info: VideoInfo, limits: Limits | None = None
+) -> tuple[bool, bool]:
     """Whether the first and the last second of a file decode (`vidcls probe`); what FFmpeg
     logs meanwhile joins `info.log`."""
     with ffmpeg_log(info.log):
-        return _check_ends(source, info)
+        return _check_ends(source, info, limits or Limits())
 
 
-def _check_ends(source: str | Path, info: VideoInfo) -> tuple[bool, bool]:
+def _check_ends(source: str | Path, info: VideoInfo, limits: Limits) -> tuple[bool, bool]:
     import av
 
     first = last = False
     try:
-        container = open_container(source)
+        container = open_container(source, limits=limits)
     except VideoDecodeError:
         return False, False
     try:
         stream = video_stream(container)
+        guard(stream, limits)
         start = info.start_time or 0.0
         first = _decodes(container, stream, start + 1.0) > 0
         if info.duration is not None:
@@ -389,7 +553,7 @@ def _check_ends(source: str | Path, info: VideoInfo) -> tuple[bool, bool]:
             info.log.after_seek = True
             container.seek(int(at / info.time_base), stream=stream, backward=True)
             last = _decodes(container, stream, None) > 0
-    except av.error.FFmpegError:
+    except (av.error.FFmpegError, STREAM_APPEARED):
         pass
     finally:
         close(container)

@@ -4,6 +4,8 @@
 decodes once and yields each window (its end clamped as records report it) with its uint8
 views (crops, frames, H, W, 3). When it is done, `facts()` tells what the file turned out to
 be. Nothing here knows a model: the spec gives only the protocol (times, sizes, crops).
+`decode_files_apart` does the same in a child process, so that a file that crashes FFmpeg's
+native code fails alone.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class WindowStream:
     plan: clips.Plan
     crops: int
     container: Any = None  # standard input, opened once to probe it and read by the decoder
+    limits: video.Limits = field(default_factory=video.Limits)
     stats: decode.DecodeStats = field(default_factory=decode.DecodeStats)
     opening: video.Opening | None = None  # a source FFmpeg opens itself (a URL, a camera)
     live: streams.LiveContainer | None = None  # a source read once, as it comes
@@ -69,7 +72,9 @@ class WindowStream:
     def _windows(self, threads: str) -> Iterator[tuple[clips.Window, np.ndarray]]:
         from .transforms import crop_views
 
-        container = self.container or video.open_container(self.source, opening=self.opening)
+        container = self.container or video.open_container(
+            self.source, limits=self.limits, opening=self.opening
+        )
         self.container = None
         pending: dict[int, clips.Window] = {}
 
@@ -88,6 +93,8 @@ class WindowStream:
                 stop_when_done=isinstance(self.plan.windows, list),
                 threads=threads,
                 plan=None if self.info.damaged else self._decode_plan(),
+                limits=self.limits,
+                pipe=not self.info.seekable,
             )
             picked = decode.pick_frames(container, remember(self.plan.windows), picking, self.stats)
             for index, frames in picked:
@@ -128,25 +135,26 @@ def open_windows(
 ) -> WindowStream:
     """Probe a video and plan its windows; decoding starts when the stream is iterated."""
     container: Any = None
+    limits = options.limits
     name = str(source)
     opening = _opening(name, options)
     live = None
     if name == "-":
-        container = video.open_container("-", stdin)
-        info = video.probe("-", container)
+        container = video.open_container("-", stdin, limits)
+        info = video.probe("-", container, limits)
     elif opening is not None:
-        first = video.open_container(name, opening=opening)
+        first = video.open_container(name, limits=limits, opening=opening)
         # a URL with no known length (a live HTTP stream, a camera's) is read as it comes
         if sources.is_live(name) or first.duration is None:
             container = live = _open_live(name, opening, options, first)
-            info = video.probe(name, first, live=True)
+            info = video.probe(name, first, limits, live=True)
         else:
             try:
-                info = video.probe(name, first)
+                info = video.probe(name, first, limits)
             finally:
                 video.close(first)
     else:
-        info = video.probe(source, opening=opening)
+        info = video.probe(source, limits=limits, opening=opening)
     duration = info.duration if info.seekable else None
     try:
         if options.mode == "predict":
@@ -158,7 +166,9 @@ def open_windows(
             container.close()
         raise VidclsError(f"{info.file}: {e}") from e
     crops = options.crops or spec.crops
-    return WindowStream(source, spec, info, plan, crops, container, opening=opening, live=live)
+    return WindowStream(
+        source, spec, info, plan, crops, container, limits=limits, opening=opening, live=live
+    )
 
 
 LIVE_TIMEOUT = 10.0  # seconds without data before a URL or live source counts as stalled
@@ -180,7 +190,7 @@ def _open_live(
     given = options.live
 
     def reopen() -> Any:
-        return video.open_container(name, opening=opening)
+        return video.open_container(name, limits=options.limits, opening=opening)
 
     return streams.LiveContainer(
         name, reopen, first, reconnect=given.reconnect, clock=given.clock,
@@ -257,3 +267,112 @@ def decode_files(
             yield Unreadable(name, str(e), type(e).__name__)
             continue
         yield Closed(name, stream.facts())
+
+
+def died_of(exitcode: int | None) -> str:
+    """How a process ended, in words: 'SIGSEGV' for a signal, else 'exit N'."""
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            return signal.Signals(-exitcode).name
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit {exitcode}"
+
+
+def crashed(name: str, how: str) -> str:
+    """The error of a file whose decoding process died."""
+    return f"{name}: the process decoding it died ({how}); the run went on without it"
+
+
+_END = "end"  # the child's word after a file's last item
+
+
+@dataclass(frozen=True)
+class _Raised:
+    """An exception of the child's that is no VidclsError, to raise again in the parent."""
+
+    error: BaseException
+
+
+def _decode_child(conn: Any, spec: ModelSpec, options: FileOptions) -> None:
+    """The child of `decode_files_apart`: a file name in, its items out, until None."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    try:
+        while (name := conn.recv()) is not None:
+            try:
+                for item in decode_files([name], spec, options):
+                    conn.send(item)
+            except (EOFError, BrokenPipeError):
+                raise
+            except Exception as e:
+                try:
+                    conn.send(_Raised(e))
+                except (EOFError, BrokenPipeError):
+                    raise
+                except Exception:  # an exception that does not pickle: its words do
+                    conn.send(_Raised(RuntimeError(f"{type(e).__name__}: {e}")))
+            conn.send(_END)
+    except (EOFError, BrokenPipeError):
+        pass  # the parent is gone
+
+
+def decode_files_apart(
+    names: Iterable[str], spec: ModelSpec, options: FileOptions
+) -> Iterator[Item]:
+    """`decode_files` in a child process: a file that kills it (a segfault or an abort in
+    FFmpeg's native code, the out-of-memory killer) becomes an Unreadable naming the signal, and
+    a new child takes the next file. Standard input cannot be handed over: not for '-'."""
+    import multiprocessing as mp
+
+    context = mp.get_context("spawn")  # a fork would copy the parent's threads' locks
+    process: Any = None
+    conn: Any = None
+    busy = False  # the child is on a file (and may be blocked sending it)
+
+    def stop() -> None:
+        if process is None:
+            return
+        if not busy:
+            try:
+                conn.send(None)
+                process.join(timeout=5)
+            except (OSError, ValueError):
+                pass
+        if process.is_alive():
+            process.kill()
+        process.join()
+        conn.close()
+
+    try:
+        for name in names:
+            if process is None:
+                conn, theirs = context.Pipe()
+                process = context.Process(
+                    target=_decode_child, args=(theirs, spec, options), daemon=True
+                )
+                process.start()
+                theirs.close()
+            conn.send(name)
+            busy = True
+            while True:
+                try:
+                    message = conn.recv()
+                except (EOFError, ConnectionResetError):
+                    process.join()
+                    how = died_of(process.exitcode)
+                    conn.close()
+                    process, busy = None, False
+                    yield Unreadable(name, crashed(name, how))
+                    break
+                if isinstance(message, str) and message == _END:
+                    busy = False
+                    break
+                if isinstance(message, _Raised):
+                    raise message.error
+                yield message
+    finally:
+        stop()

@@ -223,6 +223,22 @@ def make_bit_flips(
     return path
 
 
+def make_avi_bit_flips(
+    path: str | Path, flips: int = 300, seconds: float = 5.0, seed: int = 1
+) -> Path:
+    """A 5-s MPEG-4 AVI (320×180, a keyframe every 12 frames) with `flips` single bits flipped
+    at random places past its first 2 KB, the index at its end included (issue 26: with some
+    seeds the damaged index sent every seek back to the keyframe it left)."""
+    path = Path(path)
+    make_video(path, duration=seconds, fps=30, size=(320, 180), content=grain_counter, gop=12)
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(seed)
+    for pos in rng.integers(2048, len(data), flips):
+        data[pos] ^= 1 << int(rng.integers(8))
+    path.write_bytes(bytes(data))
+    return path
+
+
 def make_cut_moov_at_end(path: str | Path, n_frames: int = 60, keep: float = 0.6) -> Path:
     """An MP4 whose index (moov) follows the media data, cut at `keep` of its bytes: the index
     is gone, so nothing says where the frames are."""

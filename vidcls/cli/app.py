@@ -24,11 +24,15 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..errors import UsageError, VidclsError
 from .options import (
+    DECODE_TIMEOUT,
+    MAX_DURATION,
+    MAX_PIXELS,
     BatchOpt,
     ClassesOpt,
     ClockOpt,
     CompileOpt,
     CropsOpt,
+    DecodeTimeoutOpt,
     DeviceOpt,
     DropOpt,
     DurationOpt,
@@ -42,6 +46,8 @@ from .options import (
     InputOptionOpt,
     JsonOpt,
     LabelsOpt,
+    MaxDurationOpt,
+    MaxPixelsOpt,
     ModelOpt,
     OfflineOpt,
     OutputOpt,
@@ -369,6 +375,9 @@ def predict(
     follow: FollowOpt = None,
     drop: DropOpt = "none",
     duration: DurationOpt = None,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
+    max_duration: MaxDurationOpt = MAX_DURATION,
+    decode_timeout: DecodeTimeoutOpt = DECODE_TIMEOUT,
 ) -> None:
     """Classify whole videos: the top-k actions, averaged over windows and crops."""
     from ..config import FileOptions
@@ -380,6 +389,9 @@ def predict(
         live=live_options(
             input_format, input_option, timeout, reconnect, clock, follow, drop, duration
         ),
+        max_pixels=max_pixels,
+        max_duration=parse_time(max_duration, "--max-duration") or 0.0,
+        decode_timeout=decode_timeout,
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
@@ -465,6 +477,9 @@ def segment(
     follow: FollowOpt = None,
     drop: DropOpt = "none",
     duration: DurationOpt = None,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
+    max_duration: MaxDurationOpt = MAX_DURATION,
+    decode_timeout: DecodeTimeoutOpt = DECODE_TIMEOUT,
 ) -> None:
     """A timeline of actions: windows every --hop seconds, merged into segments."""
     from ..config import FileOptions
@@ -476,6 +491,9 @@ def segment(
         live=live_options(
             input_format, input_option, timeout, reconnect, clock, follow, drop, duration
         ),
+        max_pixels=max_pixels,
+        max_duration=parse_time(max_duration, "--max-duration") or 0.0,
+        decode_timeout=decode_timeout,
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
@@ -498,16 +516,23 @@ def probe(
     from_list: FromList = None,
     recursive: Recursive = False,
     strict: StrictOpt = False,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
+    max_duration: MaxDurationOpt = MAX_DURATION,
+    decode_timeout: DecodeTimeoutOpt = DECODE_TIMEOUT,
 ) -> None:
     """Describe videos without loading a model: container, codec, size, rotation, rate, length."""
+    from ..config import check_limits
     from ..sources import expand
     from .session import probe as describe
+
+    seconds = parse_time(max_duration, "--max-duration")
+    limits = check_limits(max_pixels, seconds or 0.0, decode_timeout)
 
     if fmt not in (None, "table", "json"):
         raise UsageError(f"probe prints a table or json, not '{fmt}'")
     names = expand(videos or [], from_list, recursive)
     as_json = as_json or fmt == "json" or (fmt is None and not sys.stdout.isatty())
-    failed = describe(names, as_json, report_error, report_warning, strict)
+    failed = describe(names, as_json, report_error, report_warning, strict, limits)
     if failed:
         raise typer.Exit(1)
 

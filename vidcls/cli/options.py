@@ -110,6 +110,33 @@ StrictOpt = Annotated[
         help="A file with any warning (damaged, concealed errors, leaping timestamps) fails.",
     ),
 ]
+# Limits on what one file may cost (the defaults are vidcls.video.Limits'; README "Reliability").
+MaxPixelsOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-pixels", min=1,
+        help="Refuse a file whose frames have more pixels than this (width × height; and never "
+        "more than 16384 a side).",
+    ),
+]  # fmt: skip
+MaxDurationOpt = Annotated[
+    str,
+    typer.Option(
+        "--max-duration",
+        help="Refuse a file longer than this (seconds or HH:MM:SS): a leap of its timestamps "
+        "would otherwise plan windows without end.",
+    ),
+]  # fmt: skip
+DecodeTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--decode-timeout", min=0.001,
+        help="Fail a file whose reading or decoding makes no progress for this many seconds.",
+    ),
+]  # fmt: skip
+MAX_PIXELS = 1 << 28  # as vidcls.video.Limits (not imported: --help reads this module)
+MAX_DURATION = "24:00:00"
+DECODE_TIMEOUT = 60.0
 ResumeOpt = Annotated[
     bool,
     typer.Option(

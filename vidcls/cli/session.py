@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,6 +24,9 @@ from ..errors import UsageError
 from ..events import Event, Failed, FileDone, Noted, Timed, Warned, WindowDone, warnings_to
 from ..live import may_follow
 from ..streams import STOP, reading
+
+if TYPE_CHECKING:
+    from ..video import Limits
 
 
 @dataclass(frozen=True)
@@ -233,9 +236,10 @@ def probe(
     report: Callable[[str], None],
     warn: Callable[[str], None],
     strict: bool = False,
+    limits: Limits | None = None,
 ) -> int:
     """`vidcls probe`: describe each file; returns how many could not be read (with `strict`,
-    or had warnings)."""
+    or had warnings), or were beyond `limits`."""
     import json
 
     from ..decode import DecodeStats
@@ -250,8 +254,8 @@ def probe(
     failed = 0
     for name in names:
         try:
-            info = describe(name)
-            first, last = check_ends(name, info) if info.seekable else (None, None)
+            info = describe(name, limits=limits)
+            first, last = check_ends(name, info, limits) if info.seekable else (None, None)
             found = warnings_of(info, DecodeStats())
         except VidclsError as e:
             failed += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -29,4 +30,10 @@ def run_local(
     loaded = load(config.model, config.runtime, progress=progress)
     if verbose:
         say(f"model loaded in {time.perf_counter() - started:.2f} s ({loaded.source})")
-    yield from core.run(loaded, names, config.options, config.runtime, config.run_key, stdin)
+    # a corpus decodes in a child process, so that a file that crashes FFmpeg's native code
+    # fails alone (standard input cannot be handed over; one file has nothing to protect)
+    apart = (
+        len(names) > 1 and "-" not in names and os.environ.get("VIDCLS_DECODE_IN_PROCESS") != "1"
+    )
+    options, key = config.options, config.run_key
+    yield from core.run(loaded, names, options, config.runtime, key, stdin, apart=apart)
