@@ -234,3 +234,26 @@ def test_next_file_decodes_while_the_current_one_runs(corpus, monkeypatch) -> No
             log.append(("done", Path(event.file).name))
     assert log.index(("open", "v01.mp4")) < log.index(("done", "v00.mp4"))
     assert log.index(("open", "v02.mp4")) < log.index(("done", "v01.mp4"))
+
+
+def test_the_core_takes_a_queues_names_one_at_a_time(corpus) -> None:
+    """A worker's names come from a queue shared with the other workers: the core must take the
+    next only when it needs it, or the first worker takes every file and the rest sit idle."""
+    from vidcls.api import _prepare
+    from vidcls.core import run
+    from vidcls.events import FileDone
+
+    loaded, options, runtime, key = _prepare("motion-tiny", "predict", {"precision": "fp32"})
+    videos = corpus["videos"][:3]
+    taken: list[str] = []
+
+    def names():
+        for name in videos:
+            taken.append(name)
+            yield name
+
+    seen = []
+    for event in run(loaded, names(), options, runtime, key, overlap=False):
+        if isinstance(event, FileDone):
+            seen.append((event.file, len(taken)))
+    assert seen == [(videos[0], 1), (videos[1], 2), (videos[2], 3)]

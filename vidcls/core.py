@@ -266,10 +266,13 @@ def run(
 
     answer = answer_for(loaded.labels, options, loaded.spec)
     crops = options.crops or loaded.spec.crops
-    names = list(names)
     # a followed source's window goes to the model as soon as it is read, not with the next one
-    # (an HTTP file batches as the file would, to give its very records)
-    followed = any(live.following(name, options) for name in names)
+    # (an HTTP file batches as the file would, to give its very records). A worker's names come
+    # one at a time from a queue it shares with the others: reading ahead would take them all
+    if isinstance(names, Sequence):
+        followed = any(live.following(name, options) for name in names)
+    else:
+        followed = bool(options.live.follow)
     batch = 1 if followed else runtime.batch_size
     classifier = Classifier(loaded, crops, batch, answer, runtime.compile)
     items: Iterable[Item]

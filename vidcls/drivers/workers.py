@@ -82,6 +82,82 @@ def _worker(slot: int, device: str, config: RunConfig, threads: int, tasks: Any,
     send(("exit", None))
 
 
+class _Pool:
+    """The parent's side: the workers, the files each has taken, and what is left to do.
+
+    The queue holds the names only; the `None` that tells each worker to stop goes in once every
+    file is done, so that a file taken by a worker that died can be put back for another."""
+
+    def __init__(self, config: RunConfig, names: list[str], devices: list[str]) -> None:
+        self.context = mp.get_context("spawn")  # CUDA cannot be forked into children
+        self.config, self.devices = config, devices
+        self.tasks: Any = self.context.Queue()
+        for name in names:
+            self.tasks.put(name)
+        self.threads = max(1, (os.cpu_count() or 1) // len(devices))
+        self.workers: list[Any] = [None] * len(devices)
+        self.conns: dict[Any, int] = {}  # the parent's end of each live worker's pipe -> slot
+        self.pending = set(names)
+        self.taken: dict[int, list[str]] = {}  # slot -> files taken and not yet done, in order
+        self.fatal: list[str] = []
+        self.closed = False
+
+    def start(self, slot: int) -> None:
+        ours, theirs = self.context.Pipe(duplex=False)
+        args = (slot, self.devices[slot], self.config, self.threads, self.tasks, theirs)
+        self.workers[slot] = self.context.Process(target=_worker, args=args, daemon=True)
+        self.workers[slot].start()
+        theirs.close()
+        self.conns[ours] = slot
+
+    def done(self, slot: int, name: str) -> None:
+        if name in self.taken.get(slot, []):
+            self.taken[slot].remove(name)
+        self.pending.discard(name)
+        if not self.pending and not self.closed:
+            self.closed = True
+            for _ in self.devices:
+                self.tasks.put(None)
+
+    def gone(self, conn: Any) -> tuple[int, list[str]]:
+        """Forget a worker's pipe; its slot and the files it had taken and not finished."""
+        slot = self.conns.pop(conn)
+        conn.close()
+        return slot, self.taken.pop(slot, [])
+
+    def died(self, conn: Any, restarts_left: bool) -> Iterator[Event]:
+        """A worker ended without a word: the file it was decoding fails with the signal's
+        name, the files it had read ahead go back in the queue, and a new worker starts."""
+        slot, taken = self.gone(conn)
+        worker = self.workers[slot]
+        worker.join()
+        how = died_of(worker.exitcode)
+        if not taken or not restarts_left:
+            self.fatal.append(f"a worker died ({how})")
+            yield from self.abandon(slot, taken)
+            return
+        # a crash in native code, or the out-of-memory killer: the file being decoded fails
+        *earlier, name = taken
+        for other in earlier:
+            self.tasks.put(other)
+        yield Failed(name, crashed(name, how))
+        self.done(slot, name)
+        self.start(slot)
+
+    def abandon(self, slot: int, taken: list[str]) -> Iterator[Event]:
+        """Fail the files a worker that stopped had taken, so that the others still finish."""
+        for name in taken:
+            yield Failed(name, f"{name}: the worker processing it stopped")
+            self.done(slot, name)
+
+    def stop(self, kill: bool) -> None:
+        for w in self.workers:
+            if kill:
+                w.terminate()
+        for w in self.workers:
+            w.join(timeout=10)
+
+
 def run_workers(
     config: RunConfig, names: list[str], devices: list[str], say: Callable[[str], None]
 ) -> Iterator[Event]:
@@ -90,86 +166,48 @@ def run_workers(
 
     if not names:
         return
-    context = mp.get_context("spawn")  # CUDA cannot be forked into children
-    tasks: Any = context.Queue()
-    for name in names:
-        tasks.put(name)
-    for _ in devices:
-        tasks.put(None)
-    threads = max(1, (os.cpu_count() or 1) // len(devices))
-    workers: list[Any] = [None] * len(devices)
-    conns: dict[Any, int] = {}  # the parent's end of each live worker's pipe -> its slot
-
-    def start(slot: int) -> None:
-        ours, theirs = context.Pipe(duplex=False)
-        args = (slot, devices[slot], config, threads, tasks, theirs)
-        workers[slot] = context.Process(target=_worker, args=args, daemon=True)
-        workers[slot].start()
-        theirs.close()
-        conns[ours] = slot
-
+    pool = _Pool(config, names, devices)
     say(f"starting {len(devices)} worker(s) on {', '.join(devices)}…")
     for slot in range(len(devices)):
-        start(slot)
-    pending = set(names)
-    in_flight: dict[int, str] = {}  # worker slot -> the file it is on
-    fatal: list[str] = []
+        pool.start(slot)
     restarts = 0
     try:
-        while conns:
-            for conn in wait(list(conns), timeout=1.0):
-                slot = conns[conn]
+        while pool.conns:
+            for conn in wait(list(pool.conns), timeout=1.0):
+                slot = pool.conns[conn]
                 try:
                     message = conn.recv()
                 except (EOFError, OSError):
-                    message = None
-                if message is None:  # the worker is gone: it said nothing more
-                    del conns[conn]
-                    conn.close()
-                    worker = workers[slot]
-                    worker.join()
-                    how = died_of(worker.exitcode)
-                    name = in_flight.pop(slot, None)
-                    if name is None or restarts >= len(names):
-                        fatal.append(f"a worker died ({how})")
-                        continue
-                    # a crash in native code, or the out-of-memory killer: that file fails,
-                    # a new worker takes the rest
-                    pending.discard(name)
-                    yield Failed(name, crashed(name, how))
+                    yield from pool.died(conn, restarts < len(names))
                     restarts += 1
-                    start(slot)
                     continue
                 if isinstance(message, tuple):
                     kind, payload = message
                     if kind == "taken":
-                        in_flight[slot] = payload
-                        continue
-                    del conns[conn]  # the worker is done (or failed as a whole)
-                    conn.close()
-                    in_flight.pop(slot, None)
-                    if kind == "fatal":
-                        fatal.append(payload)
+                        pool.taken.setdefault(slot, []).append(payload)
+                    else:  # the worker is done, or failed as a whole
+                        slot, taken = pool.gone(conn)
+                        if kind == "fatal":
+                            pool.fatal.append(payload)
+                        yield from pool.abandon(slot, taken)
                     continue
                 if isinstance(message, (FileDone, Failed)):
-                    if in_flight.get(slot) == message.file:
-                        del in_flight[slot]
-                    pending.discard(message.file)
+                    pool.done(slot, message.file)
                 yield message
     except BaseException:
-        for w in workers:
-            w.terminate()
+        pool.stop(kill=True)
         raise
-    finally:
-        for w in workers:
-            w.join(timeout=10)
-    reasons = [m.strip().splitlines()[-1] for m in fatal]
-    if len(fatal) == len(workers) and pending == set(names):
+    pool.stop(kill=False)
+    yield from _left_over(pool, names, say)
+
+
+def _left_over(pool: _Pool, names: list[str], say: Callable[[str], None]) -> Iterator[Event]:
+    """After the last worker: the files no worker finished."""
+    reasons = [m.strip().splitlines()[-1] for m in pool.fatal]
+    if reasons and len(reasons) >= len(pool.workers) and pool.pending == set(names):
         raise VidclsError("every worker failed: " + reasons[0])
     for message in reasons:
         say(f"a worker stopped: {message}")
     for name in names:
-        if name in pending:
-            taken = name in in_flight.values()
-            why = "the worker processing it stopped" if taken else "no worker left"
-            yield Failed(name, f"{name}: {why}")
+        if name in pool.pending:
+            yield Failed(name, f"{name}: no worker was left to process it")
