@@ -6,6 +6,7 @@ Needs the extra: pip install ".[test,ray]". Without Ray the whole module is skip
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,13 @@ SCORES = ("top_k", "segments", "windows")  # compared within 1e-5, the rest exac
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    ray.init(num_cpus=2, log_to_driver=False)
+    # Ray's workers take the environment of the process that starts Ray: the test-only hook that
+    # crashes the decoding of a file named "crash-me" must be set before
+    os.environ["VIDCLS_TEST_DECODER_CRASH"] = "SIGSEGV:crash-me"
+    try:
+        ray.init(num_cpus=2, log_to_driver=False)
+    finally:
+        del os.environ["VIDCLS_TEST_DECODER_CRASH"]
     yield
     ray.shutdown()
 
@@ -233,3 +240,17 @@ def test_ray_usage_errors(corpus, monkeypatch) -> None:
 )
 def test_ray_takes_an_optional_address(args: list[str], expected: list[str]) -> None:
     assert _ray_default(args) == expected
+
+
+def test_a_decoder_crash_on_ray_fails_that_file_and_the_run_goes_on(corpus, tmp_path: Path) -> None:
+    crash = make_video(tmp_path / "crash-me.mp4", n_frames=60, size=(160, 90), content="square")
+    names = [corpus["names"][0], str(crash), corpus["names"][1]]
+    out = tmp_path / "ray.jsonl"
+    result = vidcls(corpus, "predict", *names, "-o", str(out), "--ray")
+    assert result.exit_code == 1, result.output
+    lines = {r["file"]: r for r in records(out)}
+    assert lines[str(crash)]["type"] == "error"
+    assert lines[str(crash)]["error"] == (
+        f"{crash}: the process decoding it died (SIGSEGV); the run went on without it"
+    )
+    assert [lines[n]["type"] for n in names[::2]] == ["file", "file"]

@@ -320,59 +320,83 @@ def _decode_child(conn: Any, spec: ModelSpec, options: FileOptions) -> None:
         pass  # the parent is gone
 
 
+class DecodeChild:
+    """A child process that decodes files one at a time for this one.
+
+    A file that kills it (a segfault or an abort in FFmpeg's native code, the out-of-memory
+    killer) becomes an Unreadable naming the signal, and the next file starts a new child.
+    Standard input cannot be handed over: not for '-'."""
+
+    def __init__(self, spec: ModelSpec, options: FileOptions) -> None:
+        self.spec, self.options = spec, options
+        self.process: Any = None
+        self.conn: Any = None
+
+    def items(self, name: str) -> Iterator[Item]:
+        """`decode_files([name], …)`'s items, decoded in the child."""
+        if self.process is None:
+            self._start()
+        self.conn.send(name)
+        finished = False
+        try:
+            while True:
+                try:
+                    message = self.conn.recv()
+                except (EOFError, ConnectionResetError):
+                    how = self._reap()
+                    finished = True
+                    yield Unreadable(name, crashed(name, how))
+                    return
+                if isinstance(message, str) and message == _END:
+                    finished = True
+                    return
+                if isinstance(message, _Raised):
+                    finished = True
+                    raise message.error
+                yield message
+        finally:
+            if not finished:  # left mid-file: the child may be blocked sending the rest
+                self.close(kill=True)
+
+    def close(self, kill: bool = False) -> None:
+        """Stop the child: asked to when it is idle, killed when it may be mid-file."""
+        if self.process is None:
+            return
+        if not kill:
+            try:
+                self.conn.send(None)
+                self.process.join(timeout=5)
+            except (OSError, ValueError):
+                pass
+        if self.process.is_alive():
+            self.process.kill()
+        self._reap()
+
+    def _start(self) -> None:
+        import multiprocessing as mp
+
+        context = mp.get_context("spawn")  # a fork would copy the parent's threads' locks
+        self.conn, theirs = context.Pipe()
+        args = (theirs, self.spec, self.options)
+        self.process = context.Process(target=_decode_child, args=args, daemon=True)
+        self.process.start()
+        theirs.close()
+
+    def _reap(self) -> str:
+        self.process.join()
+        how = died_of(self.process.exitcode)
+        self.conn.close()
+        self.process = self.conn = None
+        return how
+
+
 def decode_files_apart(
     names: Iterable[str], spec: ModelSpec, options: FileOptions
 ) -> Iterator[Item]:
-    """`decode_files` in a child process: a file that kills it (a segfault or an abort in
-    FFmpeg's native code, the out-of-memory killer) becomes an Unreadable naming the signal, and
-    a new child takes the next file. Standard input cannot be handed over: not for '-'."""
-    import multiprocessing as mp
-
-    context = mp.get_context("spawn")  # a fork would copy the parent's threads' locks
-    process: Any = None
-    conn: Any = None
-    busy = False  # the child is on a file (and may be blocked sending it)
-
-    def stop() -> None:
-        if process is None:
-            return
-        if not busy:
-            try:
-                conn.send(None)
-                process.join(timeout=5)
-            except (OSError, ValueError):
-                pass
-        if process.is_alive():
-            process.kill()
-        process.join()
-        conn.close()
-
+    """`decode_files` in a child process (see `DecodeChild`), one file after another."""
+    child = DecodeChild(spec, options)
     try:
         for name in names:
-            if process is None:
-                conn, theirs = context.Pipe()
-                process = context.Process(
-                    target=_decode_child, args=(theirs, spec, options), daemon=True
-                )
-                process.start()
-                theirs.close()
-            conn.send(name)
-            busy = True
-            while True:
-                try:
-                    message = conn.recv()
-                except (EOFError, ConnectionResetError):
-                    process.join()
-                    how = died_of(process.exitcode)
-                    conn.close()
-                    process, busy = None, False
-                    yield Unreadable(name, crashed(name, how))
-                    break
-                if isinstance(message, str) and message == _END:
-                    busy = False
-                    break
-                if isinstance(message, _Raised):
-                    raise message.error
-                yield message
+            yield from child.items(name)
     finally:
-        stop()
+        child.close()

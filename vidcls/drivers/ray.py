@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from ..config import FileOptions
     from ..registry import ModelSpec
+    from ..windows import DecodeChild
 
 
 def require_ray() -> None:
@@ -114,19 +115,39 @@ def _chdir(cwd: str) -> None:
         os.chdir(cwd)
 
 
+_children: dict[tuple[ModelSpec, FileOptions], DecodeChild] = {}
+
+
+def _child(spec: ModelSpec, options: FileOptions) -> DecodeChild:
+    """This Ray worker process's decoding child, kept from one file to the next."""
+    from ..windows import DecodeChild
+
+    key = (spec, options)
+    if key not in _children:
+        for old in _children.values():
+            old.close()
+        _children.clear()
+        _children[key] = DecodeChild(spec, options)
+    return _children[key]
+
+
 def _decode(row: dict[str, Any], spec: ModelSpec, options: FileOptions, cwd: str) -> Iterator[dict]:
-    """One file -> a row per window, then an "end" row; or an "error" row (Ray Data task)."""
+    """One file -> a row per window, then an "end" row; or an "error" row (Ray Data task).
+
+    The file decodes in a child process of this task's worker, so that a crash of FFmpeg's native
+    code becomes that file's error row instead of a task Ray retries and then fails the run with.
+    """
     import numpy as np
 
-    from ..windows import Unreadable, decode_files
+    from ..windows import Unreadable
 
-    _chdir(cwd)  # relative paths mean what they meant to the driver
+    _chdir(cwd)  # relative paths mean what they meant to the driver (and to the child)
     name = str(row["item"])
     empty = np.zeros((0, spec.num_frames, spec.crop, spec.crop, 3), np.uint8)
     base = {"name": name, "index": -1, "start": 0.0, "end": 0.0, "meta": "", "views": empty}
     count, started = 0, time.time()
     try:
-        for item in decode_files([name], spec, options):
+        for item in _child(spec, options).items(name):
             if isinstance(item, Opened):
                 started = item.started
             elif isinstance(item, Decoded):
