@@ -120,6 +120,48 @@ def test_source_kinds(tmp_path: Path) -> None:
     assert expand(["udp://127.0.0.1:9", str(fifo)]) == ["udp://127.0.0.1:9", str(fifo)]
 
 
+def test_a_camera_is_opened_with_ffmpegs_v4l2_demuxer_and_its_options(monkeypatch) -> None:
+    """No camera and no v4l2loopback here: a capture cannot be tested. What can be: a camera's
+    name resolves to FFmpeg's video4linux2 demuxer with the options given, and FFmpeg really
+    opens a character device with it (on /dev/null its first V4L2 ioctl fails)."""
+    import av
+
+    from vidcls import windows
+    from vidcls.config import FileOptions, LiveOptions
+    from vidcls.video import Opening
+
+    given = (("video_size", "640x480"), ("framerate", "30"))
+    options = FileOptions(mode="segment", live=LiveOptions(input_options=given, timeout=3))
+    assert windows._opening("v4l2:/dev/video0", options) == Opening(
+        "/dev/video0", "video4linux2", given, 3
+    )
+    assert windows._opening("/dev/null", options) == Opening("/dev/null", "video4linux2", given, 3)
+    mjpeg = windows._opening(
+        "v4l2:/dev/video1", FileOptions(live=LiveOptions(input_format="mjpeg"))
+    )
+    assert mjpeg is not None and mjpeg.input_format == "mjpeg"  # --input-format wins
+
+    opened: list[tuple[object, dict]] = []
+    real_open = av.open
+
+    def spy(target: object, *args: object, **kwargs: object) -> object:
+        opened.append((target, kwargs))
+        return real_open(target, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", spy)
+    run = CliRunner().invoke(
+        app,
+        ["segment", "/dev/null", *MOTION, "-f", "jsonl", "--input-option", "video_size=640x480"],
+    )
+    assert run.exit_code == 1, run.output
+    assert opened == [
+        ("/dev/null", {"metadata_errors": "replace", "format": "video4linux2",
+                       "options": {"video_size": "640x480"}, "timeout": 10.0}),
+    ]  # fmt: skip
+    error = _records(run.stdout)[0]
+    assert error["type"] == "error" and "VIDIOC_QUERYCAP" in error["error"], error
+
+
 def test_input_options_and_live_options_are_checked() -> None:
     assert parse_input_options(["rtsp_transport=tcp", "a=b=c"]) == (
         ("rtsp_transport", "tcp"),
