@@ -78,7 +78,8 @@ def main() -> None:
         ["model", "windows", "dropped", "lag p50 s", "lag p90 s", "lag max s", "peak RSS MiB"],
     )
     with tempfile.TemporaryDirectory() as tmp:
-        video = _video(Path(tmp), args.seconds)
+        # the sender loops it; the motion plan needs 18 s at least to lay out its segments
+        video = _video(Path(tmp), max(args.seconds, 30.0))
         for model in args.models:
             url = f"udp://127.0.0.1:{_port()}"
             weights = [] if model == "motion-tiny" else ["--weights", str(random_weights(model, args.tiny))]  # fmt: skip # noqa: E501

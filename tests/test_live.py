@@ -120,6 +120,48 @@ def test_source_kinds(tmp_path: Path) -> None:
     assert expand(["udp://127.0.0.1:9", str(fifo)]) == ["udp://127.0.0.1:9", str(fifo)]
 
 
+def test_a_camera_is_opened_with_ffmpegs_v4l2_demuxer_and_its_options(monkeypatch) -> None:
+    """No camera and no v4l2loopback here: a capture cannot be tested. What can be: a camera's
+    name resolves to FFmpeg's video4linux2 demuxer with the options given, and FFmpeg really
+    opens a character device with it (on /dev/null its first V4L2 ioctl fails)."""
+    import av
+
+    from vidcls import windows
+    from vidcls.config import FileOptions, LiveOptions
+    from vidcls.video import Opening
+
+    given = (("video_size", "640x480"), ("framerate", "30"))
+    options = FileOptions(mode="segment", live=LiveOptions(input_options=given, timeout=3))
+    assert windows._opening("v4l2:/dev/video0", options) == Opening(
+        "/dev/video0", "video4linux2", given, 3
+    )
+    assert windows._opening("/dev/null", options) == Opening("/dev/null", "video4linux2", given, 3)
+    mjpeg = windows._opening(
+        "v4l2:/dev/video1", FileOptions(live=LiveOptions(input_format="mjpeg"))
+    )
+    assert mjpeg is not None and mjpeg.input_format == "mjpeg"  # --input-format wins
+
+    opened: list[tuple[object, dict]] = []
+    real_open = av.open
+
+    def spy(target: object, *args: object, **kwargs: object) -> object:
+        opened.append((target, kwargs))
+        return real_open(target, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", spy)
+    run = CliRunner().invoke(
+        app,
+        ["segment", "/dev/null", *MOTION, "-f", "jsonl", "--input-option", "video_size=640x480"],
+    )
+    assert run.exit_code == 1, run.output
+    assert opened == [
+        ("/dev/null", {"metadata_errors": "replace", "format": "video4linux2",
+                       "options": {"video_size": "640x480"}, "timeout": 10.0}),
+    ]  # fmt: skip
+    error = _records(run.stdout)[0]
+    assert error["type"] == "error" and "VIDIOC_QUERYCAP" in error["error"], error
+
+
 def test_input_options_and_live_options_are_checked() -> None:
     assert parse_input_options(["rtsp_transport=tcp", "a=b=c"]) == (
         ("rtsp_transport", "tcp"),
@@ -342,6 +384,89 @@ def test_a_named_pipe_fed_in_real_time_gets_results_before_it_ends(media, tmp_pa
     first_window = next(t for (t, _), r in zip(lines, records, strict=True) if r["type"] == "window")  # fmt: skip # noqa: E501
     first_segment = next(t for (t, _), r in zip(lines, records, strict=True) if r["type"] == "segment")  # fmt: skip # noqa: E501
     assert written - first_window > 8 and written - first_segment > 1
+
+
+def _fifo_writer(
+    fifo: Path, data: bytes, seconds: float, done: threading.Event
+) -> threading.Thread:
+    """Writes `data` into the pipe evenly over `seconds` (real time), then keeps it open and
+    silent until `done`: a writer that stalls."""
+
+    def write() -> None:
+        with open(fifo, "wb", buffering=0) as f:
+            pieces = 20
+            for k in range(pieces):
+                f.write(data[k * len(data) // pieces : (k + 1) * len(data) // pieces])
+                time.sleep(seconds / pieces)
+            done.wait(60)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_named_pipe_whose_writer_stalls_times_out_and_keeps_its_results(media, tmp_path) -> None:
+    fifo = tmp_path / "stall.ts"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    writer = _fifo_writer(fifo, media["ts"].read_bytes(), 3.0, done)
+    loud = [a for a in MOTION if a != "-q"]  # the warning is said on stderr
+    try:
+        started = time.monotonic()
+        run = subprocess.run(
+            _vidcls("segment", str(fifo), *loud, "-f", "jsonl", "--timeout", "1"),
+            capture_output=True, text=True, timeout=90, env=ENV,
+        )  # fmt: skip
+        took = time.monotonic() - started
+    finally:
+        done.set()
+        writer.join(timeout=10)
+    assert run.returncode == 0, run.stderr
+    assert took < 30  # the stall ended the run, not the writer's 60 s
+    file = _check_followed(_records(run.stdout), (3.8, 4.0))
+    said = f"{fifo}: the source stopped (timed out: nothing came for 1 s); the results so far are kept"  # fmt: skip # noqa: E501
+    assert file["warnings"] == [said.split(": ", 1)[1]], file["warnings"]
+    assert f"warning: {said}" in run.stderr, run.stderr
+
+
+def test_a_named_pipe_no_writer_opens_fails_after_the_timeout(tmp_path) -> None:
+    fifo = tmp_path / "nobody.ts"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    run = subprocess.run(
+        _vidcls("segment", str(fifo), *MOTION, "-f", "jsonl", "--timeout", "1"),
+        capture_output=True, text=True, timeout=60, env=ENV,
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert run.returncode == 1, run.stderr
+    assert took < 30
+    message = f"{fifo}: nothing was written to the named pipe within 1 s (--timeout)"
+    assert run.stderr.splitlines() == [f"error: {message}"], run.stderr
+    assert _records(run.stdout) == [{"type": "error", "file": str(fifo), "error": message}]
+
+
+def test_a_named_pipe_is_reopened_for_the_next_writer(media, tmp_path) -> None:
+    fifo = tmp_path / "relay.ts"
+    os.mkfifo(fifo)
+    data = media["ts"].read_bytes()
+
+    def two_writers() -> None:
+        for _ in range(2):
+            with open(fifo, "wb") as f:
+                f.write(data)
+            time.sleep(0.3)  # the reader sees the end, then reopens the pipe
+
+    thread = threading.Thread(target=two_writers, daemon=True)
+    thread.start()
+    run = subprocess.run(
+        _vidcls("segment", str(fifo), *MOTION, "-f", "jsonl", "--timeout", "5", "--reconnect", "1"),
+        capture_output=True, text=True, timeout=90, env=ENV,
+    )  # fmt: skip
+    thread.join(timeout=10)
+    assert run.returncode == 0, run.stderr
+    # the second writer's 4 s continue the first's: one timeline of 8 s
+    file = _check_followed(_records(run.stdout), (7.8, 8.0))
+    assert any("ended; reconnected (attempt 1)" in w for w in file["warnings"]), file["warnings"]
 
 
 def _ts_handler(payloads: list[bytes], hold: float) -> type:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import VideoDecodeError
 from .ffmpeg_log import FFmpegLog, ffmpeg_log
+from .pipes import Fifo, is_fifo
 
 if TYPE_CHECKING:
     import av
@@ -244,14 +245,20 @@ def open_container(
     limits = limits or Limits()
     name = _label(source)
     kwargs: dict[str, Any] = {"options": dict(limits.codec_options)}
-    if opening is not None:
+    target: Any
+    if opening is not None and is_fifo(opening.target):
+        # read here, not by FFmpeg's file protocol, whose waits on a pipe have no timeout
+        target = Fifo(opening.target, opening.timeout)
+        options = {**limits.codec_options, **dict(opening.options)}
+        kwargs = {"format": opening.input_format, "options": options}
+    elif opening is not None:
         target = opening.target
         options = {**limits.codec_options, **dict(opening.options)}
         kwargs = {"format": opening.input_format, "options": options}
         if opening.timeout is not None:
             kwargs["timeout"] = opening.timeout
     elif name == "-":
-        target: Any = _Pipe(stdin if stdin is not None else sys.stdin.buffer)
+        target = _Pipe(stdin if stdin is not None else sys.stdin.buffer)
         if not target.head:
             raise VideoDecodeError("-: standard input is empty")
         if target.mp4_index_at_end():
@@ -278,6 +285,8 @@ def open_container(
             ": " + said.first[-1].split("] ", 1)[-1].rstrip(".") if said.first else ""
         )
         raise VideoDecodeError(f"{name}: not a video PyAV can read ({why})") from e
+    except TimeoutError as e:  # a named pipe's writer stalled before FFmpeg knew the format
+        raise VideoDecodeError(f"{name}: {reason(e)} (--timeout)") from e
     if container.format.name in _IMAGE_FORMATS:
         container.close()
         raise VideoDecodeError(f"{name}: a still image, not a video")
@@ -300,6 +309,8 @@ def close(container: av.container.InputContainer) -> None:
         if stream.codec_context is not None:
             stream.codec_context.flush_buffers()  # a no-op on a decoder never opened
     container.close()
+    if isinstance(getattr(container, "file", None), Fifo):
+        container.file.close()  # PyAV leaves a file object it was given open
 
 
 def guard(stream: Any, limits: Limits) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.live import Live
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -101,6 +102,9 @@ class Session:
         failed = 0
         append = ("a" if destination.resume else "w") if destination.durable else None
         follow = may_follow(names, config.options)
+        # records written to the terminal as they come would be drawn over by the live view
+        streamed = destination.fmt != "table" and destination.path in (None, "-")
+        view = follow and not (streamed and sys.stdout.isatty())
         with (
             warnings_to(self.warn),
             open_output(destination.path, sys.stdout, append) as out,
@@ -111,7 +115,9 @@ class Session:
                 destination.multi_label, run_facts(config, placement), follow,
             )  # fmt: skip
             writer = make_writer(destination.fmt, out, settings)
-            for event in self._progress(self._events(config, names, placement)):
+            events = self._events(config, names, placement)
+            shown = self._live(events, config.options.mode) if view else self._progress(events)
+            for event in shown:
                 self.results += isinstance(event, WindowDone)
                 if isinstance(event, FileDone) and writer.wants_frames:
                     writer.attach(event.file, self._thumbnails(event))
@@ -213,6 +219,22 @@ class Session:
                 f"{t.preprocess:.2f} s, inference {t.inference:.2f} s, total {t.total:.2f} s"
             )
         return f"{t.file}: {t.windows} window(s) in {t.total:.1f} s"
+
+    def _live(self, events: Iterator[Event], mode: str) -> Iterator[Event]:
+        """The live view of a followed source, when stderr is a terminal."""
+        from .liveview import LiveView
+
+        if self.quiet or not self.console.is_terminal:
+            yield from events
+            return
+        view = LiveView(mode)
+        with Live(
+            view, console=self.console, transient=True, auto_refresh=False, redirect_stdout=False
+        ) as shown:
+            for event in events:
+                if view.add(event):
+                    shown.refresh()
+                yield event
 
     def _progress(self, events: Iterator[Event]) -> Iterator[Event]:
         """A bar per file in flight, when stderr is a terminal."""
