@@ -156,8 +156,10 @@ def test_a_camera_is_opened_with_ffmpegs_v4l2_demuxer_and_its_options(monkeypatc
     assert run.exit_code == 1, run.output
     assert opened == [
         ("/dev/null", {"metadata_errors": "replace", "format": "video4linux2",
-                       "options": {"video_size": "640x480"}, "timeout": 10.0}),
+                       "options": {"max_pixels": "268435456", "video_size": "640x480"},
+                       "timeout": 10.0}),
     ]  # fmt: skip
+    # max_pixels is --max-pixels's codec guard, given to every decoder FFmpeg opens
     error = _records(run.stdout)[0]
     assert error["type"] == "error" and "VIDIOC_QUERYCAP" in error["error"], error
 
