@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 _LOAD = (
     "weights", "device", "precision", "offline", "labels", "vivit_attention", "frames", "stride",
 )  # fmt: skip
-_RUN = ("batch_size", "compile")
+_RUN = ("batch_size", "compile", "threads")
 _LIVE = ("input_format", "input_options", "timeout", "reconnect", "clock", "drop", "duration")
 _FILE = (
     "top_k",
@@ -44,6 +44,7 @@ _FILE = (
     "end",
     "classes",
     "strict",
+    "decode_threads",
 )
 
 
@@ -60,6 +61,7 @@ def _file_options(mode: str, options: dict[str, Any]) -> FileOptions:
         end=options.get("end"),
         classes=None if classes is None else tuple(classes),
         strict=bool(options.get("strict", False)),
+        decode_threads=options.get("decode_threads"),
         live=config.LiveOptions(
             input_format=options.get("input_format"),
             input_options=tuple(
@@ -93,7 +95,9 @@ def _prepare(
         loaded = relabel(model, choice.labels, choice.labels_from)
         device = str(next(loaded.model.parameters()).device)
         batch = config.parse_batch_size(options.get("batch_size"))
-        resolved = Runtime(device, loaded.precision, batch, options.get("compile", False))
+        threads = options.get("threads")
+        config.check_threads(threads, "threads")
+        resolved = Runtime(device, loaded.precision, batch, options.get("compile", False), threads)
     else:
         choice = choose_model(
             model, options.get("weights"), labels, options.get("offline"),
@@ -101,7 +105,7 @@ def _prepare(
         )  # fmt: skip
         resolved = config.runtime(
             options.get("device", "auto"), options.get("precision", "auto"),
-            options.get("batch_size"), options.get("compile", False),
+            options.get("batch_size"), options.get("compile", False), options.get("threads"),
         )  # fmt: skip
         for note in resolved.notes:
             warnings.warn(note, stacklevel=3)
@@ -151,8 +155,9 @@ def predict(
     load_model returned (to load once for many videos); None is "timesformer", or the family
     of `weights`. Options: weights, device, precision, offline, labels (a file or a list of
     names), vivit_attention (see load_model), frames, stride, top_k, clips_count, crops,
-    batch_size, start, end (seconds), classes (a list of label names), strict (a file with any
-    warning about damage raises instead of returning its result).
+    batch_size, threads (torch intra-op threads), decode_threads (decoder frame threads), start,
+    end (seconds), classes (a list of label names), strict (a file with any warning about damage
+    raises instead of returning its result).
     """
     return _result(_prepare(model, "predict", options), video)
 

@@ -260,8 +260,10 @@ def run(
 ) -> Iterator[Event]:
     """Classify files with one loaded model. With `overlap` the next windows (and files) decode
     in a producer thread while the current ones run; without, all of it runs in this thread."""
+    from .config import apply_threads
     from .engine import Classifier
 
+    apply_threads(runtime)
     answer = answer_for(loaded.labels, options, loaded.spec)
     crops = options.crops or loaded.spec.crops
     names = list(names)

@@ -189,6 +189,7 @@ class Picking:
     seek: float = 0.0
     stop_when_done: bool = False
     threads: str = "AUTO"  # frame and slice threads; "SLICE" decodes in order
+    thread_count: int | None = None  # with "AUTO": decoder threads; None: frame_threads()
     plan: DecodePlan | None = None
 
 
@@ -224,7 +225,7 @@ def _start(container: av.container.InputContainer, picking: Picking) -> Any:
     stream = video_stream(container)
     stream.thread_type = picking.threads
     if picking.threads == "AUTO":
-        stream.codec_context.thread_count = frame_threads()
+        stream.codec_context.thread_count = picking.thread_count or frame_threads()
     if picking.seek > 0 and picking.origin is not None:
         target = int((picking.origin + picking.seek) / float(stream.time_base))
         container.seek(target, stream=stream, backward=True, any_frame=False)

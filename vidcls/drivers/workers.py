@@ -47,8 +47,11 @@ def _worker(device: str, config: RunConfig, threads: int, tasks: Any, results: A
     from .. import core
     from ..loading import load
 
-    torch.set_num_threads(threads)
-    runtime = dataclasses.replace(config.runtime, device=device)
+    # each worker gets its share of the cores unless --threads said how many
+    runtime = dataclasses.replace(
+        config.runtime, device=device, threads=config.runtime.threads or threads
+    )
+    torch.set_num_threads(runtime.threads)
     with warnings_to(lambda message: results.put(Warned(None, message))):
         try:
             loaded = load(config.model, runtime, progress=False)
