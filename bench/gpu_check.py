@@ -76,8 +76,8 @@ def model_alone(loaded: Any, views: int, device: str) -> tuple[float, int]:
     spec = loaded.spec
     runner = Classifier(loaded, spec.crops)
     gen = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (views, spec.num_frames, spec.crop, spec.crop, 3), generator=gen)
-    x = x.to(torch.uint8)
+    shape = (views, spec.num_frames, spec.crop, spec.crop, 3)
+    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=gen)
     step = runner.batch_size
     runner.probabilities(x[:step])  # warm-up: kernels chosen, memory pooled
     sync(device)
