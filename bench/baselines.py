@@ -11,7 +11,8 @@
   bilinear with antialiasing on uint8, as torchvision and the hub's fast image processors),
   cropped and normalised as the registry entry says, through `TimesformerForVideoClassification` /
   `VivitForVideoClassification.from_pretrained(folder)` in their defaults (fp32; eager attention
-  for TimeSformer, which has no other, SDPA for ViViT), one window (3 views) per batch, softmax
+  for TimeSformer, which has no other, SDPA for ViViT) or with `torch_dtype=torch.bfloat16`
+  (`--precision bf16`, pixels cast to bf16), one window (3 views) per batch, softmax
   averaged over crops and windows. Decode, preprocessing and inference run one after another.
 
 As a script: `frames` times PyAV plain on a model's windows, `predict` runs the transformers
@@ -130,8 +131,9 @@ def pyav_plain_frames(
 # ------------------------------------------------------------------------------ transformers
 
 
-def load_hf(folder: str | Path, arch: str) -> torch.nn.Module:
-    """`from_pretrained` with transformers' defaults (fp32; their default attention)."""
+def load_hf(folder: str | Path, arch: str, precision: str = "fp32") -> torch.nn.Module:
+    """`from_pretrained` with transformers' defaults (fp32; their default attention), or with
+    `torch_dtype=torch.bfloat16` (precision "bf16"), as a user asking for bf16 loads it."""
     import torch
     import transformers
     from transformers.utils import logging
@@ -140,10 +142,14 @@ def load_hf(folder: str | Path, arch: str) -> torch.nn.Module:
 
     logging.disable_progress_bar()
     cls: Any = getattr(transformers, HF_CLASSES[arch])
-    model = cls.from_pretrained(str(folder)).eval()
+    expected = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    if precision == "fp32":
+        model = cls.from_pretrained(str(folder)).eval()
+    else:
+        model = cls.from_pretrained(str(folder), torch_dtype=expected).eval()
     dtype = next(model.parameters()).dtype
-    if dtype != torch.float32:
-        raise RuntimeError(f"{folder}: transformers loaded it in {dtype}, expected fp32")
+    if dtype != expected:
+        raise RuntimeError(f"{folder}: transformers loaded it in {dtype}, expected {expected}")
     return model
 
 
@@ -228,6 +234,7 @@ def transformers_predict(
     clips_count: int | None = None,
     crops: int | None = None,
     model: torch.nn.Module | None = None,
+    precision: str = "fp32",
 ) -> BaselineResult:
     """`vidcls predict`'s windows × crops the way a transformers + PyAV user runs them.
 
@@ -247,7 +254,7 @@ def transformers_predict(
         if weights_folder is None:
             raise ValueError("give weights_folder or model")
         started = time.perf_counter()
-        model = load_hf(weights_folder, spec.arch)
+        model = load_hf(weights_folder, spec.arch, precision)
         timings["load"] = time.perf_counter() - started
     crops = crops or spec.crops
     started = time.perf_counter()
@@ -272,11 +279,12 @@ def transformers_predict(
         tick = time.perf_counter()
         clip = torch.stack([resized[t] for t in w.times])
         x = pixel_values(crops_of(clip, spec.crop, crops), spec)
+        x = x.to(next(model.parameters()).dtype)  # a bf16 model takes bf16 pixels
         preprocess += time.perf_counter() - tick
         tick = time.perf_counter()
         with torch.no_grad():
             logits = model(pixel_values=x).logits
-        probs.append(logits.softmax(-1).mean(0).numpy())
+        probs.append(logits.float().softmax(-1).mean(0).numpy())
         inference += time.perf_counter() - tick
     timings["preprocess"] = preprocess
     timings["inference"] = inference
@@ -300,6 +308,12 @@ def main() -> None:
     predict.add_argument("--model", "-m", default="timesformer", help="registry name (protocol)")
     predict.add_argument("--clips", type=int, help="N evenly spaced windows (default: all)")
     predict.add_argument("--crops", type=int, choices=(1, 3), help="default: the entry's")
+    predict.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="fp32 (transformers' default) or bf16 (`torch_dtype=torch.bfloat16`)",
+    )
     predict.add_argument("--top-k", "-k", type=int, default=5)
     predict.add_argument("--json", action="store_true", help="one JSON object on stdout")
     predict.add_argument("--all-scores", action="store_true", help="with --json: every score")
@@ -328,17 +342,19 @@ def main() -> None:
 
     spec = vidcls.get_spec(args.model)
     started = time.perf_counter()
-    model = load_hf(args.weights, spec.arch)
+    model = load_hf(args.weights, spec.arch, args.precision)
     load = time.perf_counter() - started
     result = transformers_predict(
-        args.video, args.model, clips_count=args.clips, crops=args.crops, model=model
-    )
+        args.video, args.model, clips_count=args.clips, crops=args.crops, model=model,
+        precision=args.precision,
+    )  # fmt: skip
     result.timings["load"] = load
     if args.json:
         out: dict[str, Any] = {
             "file": str(args.video),
             "model": spec.name,
             "attention": attention_of(model),
+            "precision": args.precision,
             "windows": result.windows,
             "views": result.views,
             "frames_decoded": result.frames_decoded,

@@ -5,6 +5,8 @@ With `timesformer` random full-size weights in hub layout (bench/out/weights/), 
 
 * `transformers`: `python bench/baselines.py predict VIDEO --weights FOLDER --json` — PyAV plain
   decode, torch resize/crops/normalise, transformers fp32 (its default), one window per batch;
+* `transformers bf16` (when bf16 is run): the same with `--precision bf16`, the model loaded
+  with `torch_dtype=torch.bfloat16`;
 * `vidcls fp32` / `vidcls bf16`: `vidcls predict VIDEO --weights FOLDER --precision P -v`; the
   figures are those of its `-v` line on stderr (decode, preprocess, inference, total).
 
@@ -47,14 +49,17 @@ from vidcls_dev.bench import (
 )
 
 TARGETS = {"fp32": 2.0, "bf16": 4.0}  # × the transformers baseline, end to end
+BF16_TARGET = 1.5  # vidcls bf16 × transformers bf16 (issue 32)
 OVERLAP = 1.15
 
 
-def baseline(video: Path, model: str, weights: Path) -> tuple[float, dict[str, Any]]:
+def baseline(
+    video: Path, model: str, weights: Path, precision: str = "fp32"
+) -> tuple[float, dict[str, Any]]:
     import json
 
     cmd = [sys.executable, str(BENCH / "baselines.py"), "predict", str(video), "-m", model]
-    cmd += ["--weights", str(weights), "--json", "--all-scores"]
+    cmd += ["--weights", str(weights), "--precision", precision, "--json", "--all-scores"]
     proc = run_measured(cmd)
     if proc.returncode != 0:
         raise SystemExit(f"the baseline failed ({proc.returncode}):\n{proc.stderr}")
@@ -138,14 +143,16 @@ def main() -> None:
 
     runs: dict[str, list[dict[str, float]]] = {}
     records: dict[str, dict[str, Any]] = {}
-    jobs = ["transformers", *(f"vidcls {p}" for p in args.precisions), "decode alone"]
+    hf_jobs = ["transformers"] + (["transformers bf16"] if "bf16" in args.precisions else [])
+    jobs = [*hf_jobs, *(f"vidcls {p}" for p in args.precisions), "decode alone"]
     jobs += [f"model alone {p}" for p in args.precisions]
     views = 0
     for r in range(args.repeat):
         for job in jobs[r % len(jobs) :] + jobs[: r % len(jobs)]:
             gc.collect()
-            if job == "transformers":
-                wall, out = baseline(video, args.model, weights)
+            if job.startswith("transformers"):
+                hf_precision = "bf16" if job.endswith("bf16") else "fp32"
+                wall, out = baseline(video, args.model, weights, hf_precision)
                 row = {**out["timings"], "process": wall}
                 records[job] = out
             elif job.startswith("vidcls"):
@@ -206,6 +213,12 @@ def main() -> None:
         x = ratio(base, med(f"vidcls {p}", "total"))
         judged = verdict(x >= TARGETS[p], not args.tiny)
         notes.append(f"vidcls {p}: {x:.2f}× transformers fp32 (target ≥ {TARGETS[p]}×: {judged})")
+        if p == "bf16":
+            x16 = ratio(med("transformers bf16", "total"), med("vidcls bf16", "total"))
+            judged = verdict(x16 >= BF16_TARGET, not args.tiny)
+            notes.append(
+                f"vidcls bf16: {x16:.2f}× transformers bf16 (target ≥ {BF16_TARGET}×: {judged})"
+            )
         bound = max(decode, med(f"model alone {p}", "total"))
         over = med(f"vidcls {p}", "total") / bound
         judged = verdict(over <= OVERLAP, not args.tiny)

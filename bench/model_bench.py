@@ -13,8 +13,15 @@ batch of 3 views (one window × 3 crops) through:
 * `transformers fp32`: `*ForVideoClassification.from_pretrained(folder)` as loaded by default —
   fp32, eager attention for TimeSformer (it has no other), SDPA for ViViT, VideoMAE and V-JEPA 2
   (their default; the table says which); `--hf-eager` adds ViViT with `attn_implementation="eager"`;
+* `transformers bf16` (with bf16 among `--precisions`, unless `--no-hf-bf16`): the same class
+  `from_pretrained(folder, torch_dtype=torch.bfloat16)`, bf16 input — what a user asking
+  transformers for bf16 gets;
 * `vidcls fp32` / `vidcls bf16`: `vidcls.load_model(name, weights=folder, precision=...)`, SDPA
   attention, weights cast once.
+
+GFLOP/s = GFLOP per view / seconds per view. For TimeSformer and ViViT, "% of GEMM rate" divides
+it by the bare GEMM rate of the model's own linear shapes in the row's precision (see
+`bench/gemm_rate.py`), measured in the same run right after the model's rounds.
 
 A warm-up call per variant is excluded; then `--repeat` interleaved rounds, median. Ratios are
 to transformers fp32. The largest |logit difference| compares the variants on the same input.
@@ -36,9 +43,11 @@ from vidcls_dev.bench import (
     bf16_native,
     bf16_support,
     fmt,
+    gemm_rates,
     header,
     linear_rates,
     median,
+    model_linear_shapes,
     random_weights,
     ratio,
     report,
@@ -52,6 +61,7 @@ TARGETS = {
     ("vivit", "vidcls bf16"): 4.0,
 }
 HF = "transformers fp32"
+GEMM_TARGET = {("timesformer", "vidcls bf16"): 85.0, ("vivit", "vidcls bf16"): 85.0}  # %
 
 
 def hf_call(model: Any, x: Any) -> Callable[[], Any]:
@@ -62,6 +72,10 @@ def hf_call(model: Any, x: Any) -> Callable[[], Any]:
 
 def vidcls_call(model: Any, x: Any) -> Callable[[], Any]:
     return lambda: model(x)
+
+
+def precision_of(label: str) -> str:
+    return "bf16" if "bf16" in label.split() else "fp32"
 
 
 def gflop_per_view(model: Any, view: Any) -> float:
@@ -111,6 +125,17 @@ def main() -> None:
         "--hf-eager", action="store_true", help="also ViViT in transformers with eager attention"
     )
     parser.add_argument(
+        "--no-hf-bf16",
+        action="store_true",
+        help="leave out transformers bf16 (the model loaded with torch_dtype=torch.bfloat16)",
+    )
+    parser.add_argument(
+        "--gemm-seconds",
+        type=float,
+        default=1.0,
+        help="time per linear shape of the GEMM-rate reference (default 1)",
+    )
+    parser.add_argument(
         "--tiny", action="store_true", help="64-wide 2-layer models: a smoke run, not a benchmark"
     )
     add_common_args(parser)
@@ -148,6 +173,8 @@ def main() -> None:
             "spread (s/call)",
             "first call s",
             "× HF",
+            "GFLOP/s",
+            "% of GEMM rate",
         ],  # fmt: skip
     )
     diffs = Table(
@@ -167,6 +194,9 @@ def main() -> None:
         if spec.arch != "mvit":  # transformers has no MViT
             hf = load_hf(folder, spec.arch)
             variants[HF] = (attention_of(hf), hf_call(hf, x))
+        if hf is not None and "bf16" in args.precisions and not args.no_hf_bf16:
+            hf16 = load_hf(folder, spec.arch, "bf16")
+            variants["transformers bf16"] = (attention_of(hf16), hf_call(hf16, x.bfloat16()))
         if args.hf_eager and spec.arch == "vivit":
             from transformers import VivitForVideoClassification
 
@@ -194,7 +224,7 @@ def main() -> None:
                 print(f"{name}: {label}: first call {first[label]:.2f} s", flush=True)
             for r in range(args.repeat):
                 for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
-                    if label == "vidcls bf16" and r >= bf16_repeat:
+                    if label.endswith("bf16") and r >= bf16_repeat:
                         continue
                     gc.collect()
                     started = time.perf_counter()
@@ -202,10 +232,22 @@ def main() -> None:
                     times[label].append(time.perf_counter() - started)
                     print(f"  round {r + 1}: {label}: {times[label][-1]:.2f} s", flush=True)
 
+        # the ceiling, measured now, between this model's rounds: same machine state
+        gemm: dict[str, float] = {}
+        if spec.arch in ("timesformer", "vivit"):
+            shapes = model_linear_shapes(name, args.batch, args.tiny)
+            for p in sorted({precision_of(label) for label in labels}):
+                gemm[p] = gemm_rates(shapes, p, args.gemm_seconds)["all"]
+                notes.append(
+                    f"{name}: bare GEMM rate at its linear shapes ({args.batch} views), {p}: "
+                    f"{gemm[p]:.0f} GFLOP/s"
+                )
         base = median(times[HF]) / args.batch if HF in times else None
         for label in labels:
             per_view = median(times[label]) / args.batch
             x_hf = ratio(base, per_view) if base is not None else None
+            rate = gflop / per_view if gflop is not None else None
+            share = 100 * rate / gemm[precision_of(label)] if rate and gemm else None
             table.add(
                 name,
                 label,
@@ -215,7 +257,16 @@ def main() -> None:
                 spread(times[label]),
                 fmt(first[label]),
                 fmt(x_hf) if x_hf is not None else "—",
+                fmt(rate, 0) if rate is not None else "—",
+                fmt(share, 0) if share is not None else "—",
             )
+            gemm_target = GEMM_TARGET.get((name, label))
+            if gemm_target is not None and share is not None:
+                judged = verdict(share >= gemm_target, not args.tiny)
+                notes.append(
+                    f"{name}: {label} at {share:.0f} % of the bf16 GEMM rate "
+                    f"(target ≥ {gemm_target:.0f} %: {judged})"
+                )
             target = TARGETS.get((name, label))
             if x_hf is None:
                 continue
@@ -223,6 +274,7 @@ def main() -> None:
                 judged = verdict(x_hf >= target, not args.tiny)
                 notes.append(f"{name}: {label} {x_hf:.2f}× {HF} (target ≥ {target}×: {judged})")
         pairs = [("vidcls bf16", "vidcls fp32"), ("vidcls fp32", HF), ("vidcls bf16", HF)]
+        pairs.append(("transformers bf16", HF))
         if "transformers fp32 eager" in logits:
             pairs.append(("transformers fp32 eager", HF))
         for a, b in pairs:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vidcls.checkpoints.hf import arch_config_from_hf, from_hf_timesformer, from_hf_vivit
 from vidcls.models import TimeSformer, build, set_fused_attention
+from vidcls.models.layers import SHORT_SEQUENCE, attend
 from vidcls_dev.hf_models import hf_logits, tiny_timesformer, tiny_vivit
 
 
@@ -125,3 +127,24 @@ def test_constructor_checks_shapes() -> None:
         TimeSformer(num_classes=3, image_size=100, patch_size=16)
     with pytest.raises(AssertionError, match="unknown attention type"):
         TimeSformer(num_classes=3, attention_type="axial")
+
+
+def test_short_reduced_precision_attention_on_cpu_is_the_product_and_stays_close() -> None:
+    """TimeSformer's temporal attention (8 tokens) in bf16 on a CPU runs the plain product,
+    faster there than CPU flash attention; it stays as close to fp32 as bf16 allows."""
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(96, 4, SHORT_SEQUENCE, 32, generator=gen) for _ in range(3))
+    half = [t.bfloat16() for t in (q, k, v)]
+    exact = F.scaled_dot_product_attention(*(t.float() for t in half))
+    fused = attend(*half, fused=True)
+    assert torch.equal(fused, attend(*half, fused=False))  # the product ran, not the kernel
+    # the product rounds the weights to bf16 before multiplying v: about twice the kernel's
+    # error (which keeps them in fp32), a few units of bf16's 2^-8 on outputs of magnitude ~1
+    error = (fused.float() - exact).abs().max().item()
+    kernel = (F.scaled_dot_product_attention(*half).float() - exact).abs().max().item()
+    assert error < 3 * kernel and error < 6 * 2**-8
+    longer = [torch.randn(2, 4, SHORT_SEQUENCE + 1, 32, generator=gen).bfloat16()] * 3
+    assert torch.equal(attend(*longer, fused=True), F.scaled_dot_product_attention(*longer))
+    # fp32 always takes the kernel
+    kernel32 = F.scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(attend(q, k, v, fused=True), kernel32, atol=0, rtol=0)

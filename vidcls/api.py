@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 _LOAD = (
     "weights", "device", "precision", "offline", "labels", "vivit_attention", "frames", "stride",
 )  # fmt: skip
-_RUN = ("batch_size", "compile")
+_RUN = ("batch_size", "compile", "threads")
 _LIVE = ("input_format", "input_options", "timeout", "reconnect", "clock", "drop", "duration")
 _FILE = (
     "top_k",
@@ -47,6 +47,7 @@ _FILE = (
     "max_pixels",
     "max_duration",
     "decode_timeout",
+    "decode_threads",
 )
 
 
@@ -63,6 +64,7 @@ def _file_options(mode: str, options: dict[str, Any]) -> FileOptions:
         end=options.get("end"),
         classes=None if classes is None else tuple(classes),
         strict=bool(options.get("strict", False)),
+        decode_threads=options.get("decode_threads"),
         live=config.LiveOptions(
             input_format=options.get("input_format"),
             input_options=tuple(
@@ -99,7 +101,9 @@ def _prepare(
         loaded = relabel(model, choice.labels, choice.labels_from)
         device = str(next(loaded.model.parameters()).device)
         batch = config.parse_batch_size(options.get("batch_size"))
-        resolved = Runtime(device, loaded.precision, batch, options.get("compile", False))
+        threads = options.get("threads")
+        config.check_threads(threads, "threads")
+        resolved = Runtime(device, loaded.precision, batch, options.get("compile", False), threads)
     else:
         choice = choose_model(
             model, options.get("weights"), labels, options.get("offline"),
@@ -107,7 +111,7 @@ def _prepare(
         )  # fmt: skip
         resolved = config.runtime(
             options.get("device", "auto"), options.get("precision", "auto"),
-            options.get("batch_size"), options.get("compile", False),
+            options.get("batch_size"), options.get("compile", False), options.get("threads"),
         )  # fmt: skip
         for note in resolved.notes:
             warnings.warn(note, stacklevel=3)
@@ -157,10 +161,11 @@ def predict(
     load_model returned (to load once for many videos); None is "timesformer", or the family
     of `weights`. Options: weights, device, precision, offline, labels (a file or a list of
     names), vivit_attention (see load_model), frames, stride, top_k, clips_count, crops,
-    batch_size, start, end (seconds), classes (a list of label names), strict (a file with any
-    warning about damage raises instead of returning its result), max_pixels, max_duration
-    (seconds), decode_timeout (seconds): the limits of the command line's --max-pixels,
-    --max-duration and --decode-timeout.
+    batch_size, threads (torch intra-op threads), decode_threads (decoder frame threads), start,
+    end (seconds), classes (a list of label names), strict (a file with any warning about damage
+    raises instead of returning its result), max_pixels, max_duration (seconds), decode_timeout
+    (seconds): the limits of the command line's --max-pixels, --max-duration and
+    --decode-timeout.
     """
     return _result(_prepare(model, "predict", options), video)
 

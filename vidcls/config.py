@@ -69,6 +69,7 @@ class Runtime:
     precision: str = "fp32"  # one of PRECISIONS
     batch_size: int | None = None  # model inputs per batch; None: sized automatically
     compile: bool = False  # torch.compile the model (fixed batch shapes)
+    threads: int | None = None  # torch intra-op threads; None: torch_threads() decides
     notes: tuple[str, ...] = field(default=(), compare=False)  # what resolving warned about
 
     @property
@@ -132,6 +133,9 @@ class FileOptions:
     max_pixels: int = Limits.max_pixels
     max_duration: float = Limits.max_duration
     decode_timeout: float = Limits.decode_timeout
+    # libavcodec frame threads; None: decode.frame_threads(). Not in the run key: the decoded
+    # frames are the same whatever the thread count
+    decode_threads: int | None = None
 
     @property
     def limits(self) -> Limits:
@@ -149,6 +153,7 @@ class FileOptions:
             raise UsageError("--top-k must be at least 1")
         if self.hop is not None and self.hop <= 0:
             raise UsageError("--hop must be positive")
+        check_threads(self.decode_threads, "--decode-threads")
         if self.end is not None and self.end <= self.start:
             raise UsageError(f"--end ({self.end:g} s) must come after --start ({self.start:g} s)")
 
@@ -336,6 +341,49 @@ def resolve_precision(precision: str, device: str) -> tuple[str, tuple[str, ...]
     return precision, ()
 
 
+MAX_THREADS = 1024
+
+
+def check_threads(value: int | None, option: str) -> None:
+    """A thread count is None (automatic) or a positive number; libavcodec refuses more than
+    its own limit quietly, so an absurd count is refused here."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS:
+        raise UsageError(f"{option} must be a number from 1 to {MAX_THREADS}, not {value!r}")
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity where the OS says, else all)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def torch_threads(runtime: Runtime) -> int:
+    """torch intra-op threads for a run: --threads, else one per core.
+
+    The decoder's frame threads run beside these (decode.frame_threads()); bench/threads_bench.py
+    measures the grid of both on one file end to end.
+    """
+    return runtime.threads if runtime.threads is not None else available_cores()
+
+
+def apply_threads(runtime: Runtime) -> int:
+    """Set torch's intra-op threads for `runtime` (process-wide, as torch keeps them); returns
+    the count. Left alone when it is already that, so that an automatic run changes nothing a
+    caller of the API set up."""
+    import torch
+
+    threads = torch_threads(runtime)
+    if runtime.threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 def parse_batch_size(value: int | str | None) -> int | None:
     """'auto' (or None) or a positive number of model inputs per batch."""
     if value is None or value == "auto":
@@ -352,9 +400,11 @@ def runtime(
     precision: str = "auto",
     batch_size: int | str | None = None,
     compile: bool = False,
+    threads: int | None = None,
 ) -> Runtime:
     """Resolve device and precision on this machine, once."""
     batch = parse_batch_size(batch_size)
+    check_threads(threads, "--threads")
     resolved = resolve_device(device)
     chosen, notes = resolve_precision(precision, resolved)
-    return Runtime(resolved, chosen, batch, compile, notes)
+    return Runtime(resolved, chosen, batch, compile, threads, notes)

@@ -262,8 +262,10 @@ def run(
     """Classify files with one loaded model. With `overlap` the next windows (and files) decode
     in a producer thread while the current ones run; without, all of it runs in this thread.
     With `apart` they decode in a child process, so a file that crashes FFmpeg fails alone."""
+    from .config import apply_threads
     from .engine import Classifier
 
+    apply_threads(runtime)
     answer = answer_for(loaded.labels, options, loaded.spec)
     crops = options.crops or loaded.spec.crops
     # a followed source's window goes to the model as soon as it is read, not with the next one

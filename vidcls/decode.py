@@ -201,6 +201,7 @@ class Picking:
     seek: float = 0.0
     stop_when_done: bool = False
     threads: str = "AUTO"  # frame and slice threads; "SLICE" decodes in order
+    thread_count: int | None = None  # with "AUTO": decoder threads; None: frame_threads()
     plan: DecodePlan | None = None
     limits: Limits = Limits()
     pipe: bool = False  # standard input: waiting for its bytes is not decoding time
@@ -267,7 +268,7 @@ def _start(container: av.container.InputContainer, picking: Picking) -> Any:
     guard(stream, picking.limits)
     stream.thread_type = picking.threads
     if picking.threads == "AUTO":
-        stream.codec_context.thread_count = frame_threads()
+        stream.codec_context.thread_count = picking.thread_count or frame_threads()
     if picking.seek > 0 and picking.origin is not None:
         import av
 

@@ -42,6 +42,7 @@ class WindowStream:
     stats: decode.DecodeStats = field(default_factory=decode.DecodeStats)
     opening: video.Opening | None = None  # a source FFmpeg opens itself (a URL, a camera)
     live: streams.LiveContainer | None = None  # a source read once, as it comes
+    decode_threads: int | None = None  # frame threads; None: decode.frame_threads()
 
     @property
     def total(self) -> int | None:
@@ -92,6 +93,7 @@ class WindowStream:
                 seek=self.plan.start if self.info.seekable else 0.0,
                 stop_when_done=isinstance(self.plan.windows, list),
                 threads=threads,
+                thread_count=self.decode_threads,
                 plan=None if self.info.damaged else self._decode_plan(),
                 limits=self.limits,
                 pipe=not self.info.seekable,
@@ -167,8 +169,9 @@ def open_windows(
         raise VidclsError(f"{info.file}: {e}") from e
     crops = options.crops or spec.crops
     return WindowStream(
-        source, spec, info, plan, crops, container, limits=limits, opening=opening, live=live
-    )
+        source, spec, info, plan, crops, container, limits=limits, opening=opening, live=live,
+        decode_threads=options.decode_threads,
+    )  # fmt: skip
 
 
 LIVE_TIMEOUT = 10.0  # seconds without data before a URL or live source counts as stalled

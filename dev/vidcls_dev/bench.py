@@ -117,6 +117,77 @@ def linear_rates(seconds: float = 1.0) -> dict[str, float]:
     return rates
 
 
+def linear_shapes(
+    rows: int, dim: int = 768, mlp: int = 3072, divided: bool = False
+) -> list[tuple[str, int, int, int]]:
+    """(name, rows, in, out) of every linear in one ViT block, once per use.
+
+    A divided-attention TimeSformer block runs two attentions (qkv and proj twice) and its
+    temporal_fc; a joint block one attention. Rows are the tokens of the whole batch.
+    """
+    attention = [("qkv", rows, dim, 3 * dim), ("proj", rows, dim, dim)]
+    shapes = attention * (2 if divided else 1)
+    if divided:
+        shapes.append(("temporal_fc", rows, dim, dim))
+    return [*shapes, ("fc1", rows, dim, mlp), ("fc2", rows, mlp, dim)]
+
+
+def gemm_rates(
+    shapes: Sequence[tuple[str, int, int, int]], dtype: str, seconds: float = 1.0
+) -> dict[str, float]:
+    """GFLOP/s of bare `F.linear` (with bias) at each shape, and "all": the FLOPs of the whole
+    list over its summed time, i.e. the rate a block made of nothing but these GEMMs reaches.
+
+    Each distinct shape runs for about `seconds`, after one warm-up call.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    gen = torch.Generator().manual_seed(0)
+    per_call: dict[tuple[int, int, int], float] = {}
+    rates: dict[str, float] = {}
+    with torch.inference_mode():
+        for name, rows, k, n in shapes:
+            key = (rows, k, n)
+            if key not in per_call:
+                x = torch.randn(rows, k, generator=gen).to(torch_dtype)
+                w = (torch.randn(n, k, generator=gen) * 0.02).to(torch_dtype)
+                b = torch.zeros(n, dtype=torch_dtype)
+                F.linear(x, w, b)
+                calls, started = 0, time.perf_counter()
+                while time.perf_counter() - started < seconds or calls < 2:
+                    F.linear(x, w, b)
+                    calls += 1
+                per_call[key] = (time.perf_counter() - started) / calls
+            rates[name] = 2 * rows * k * n / per_call[key] / 1e9
+    flops = sum(2 * rows * k * n for _, rows, k, n in shapes)
+    rates["all"] = flops / sum(per_call[(r, k, n)] for _, r, k, n in shapes) / 1e9
+    return rates
+
+
+def model_linear_shapes(
+    name: str, batch: int, tiny: bool = False
+) -> list[tuple[str, int, int, int]]:
+    """The linear shapes of one block of registry model `name` (TimeSformer or ViViT, as
+    `random_weights` makes it) on `batch` views."""
+    from vidcls.registry import get_spec
+
+    spec = get_spec(name)
+    arch = spec.arch_config
+    dim, mlp = (64, 128) if tiny else (arch["hidden_size"], arch["mlp_dim"])
+    if spec.arch == "timesformer":
+        grid = arch["image_size"] // arch["patch_size"]
+        rows = batch * (1 + grid * grid * arch["num_frames"])
+        return linear_shapes(rows, dim, mlp, arch["attention_type"] == "divided_space_time")
+    if spec.arch == "vivit":
+        kt, kh, kw = arch["tubelet"]
+        size = arch["image_size"]
+        rows = batch * (1 + (arch["num_frames"] // kt) * (size // kh) * (size // kw))
+        return linear_shapes(rows, dim, mlp)
+    raise ValueError(f"{name}: GEMM shapes are known for TimeSformer and ViViT only")
+
+
 def machine(with_bf16: bool = False) -> str:
     """One line: CPU, cores, memory, GPU, library versions (and bf16 support if asked)."""
     import av

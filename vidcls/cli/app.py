@@ -32,6 +32,7 @@ from .options import (
     ClockOpt,
     CompileOpt,
     CropsOpt,
+    DecodeThreadsOpt,
     DecodeTimeoutOpt,
     DeviceOpt,
     DropOpt,
@@ -61,6 +62,7 @@ from .options import (
     StartOpt,
     StrictOpt,
     StrideOpt,
+    ThreadsOpt,
     TimeoutOpt,
     TopKOpt,
     VerboseOpt,
@@ -289,6 +291,7 @@ def _classify(
     precision: str,
     batch_size: str,
     compile: bool,
+    threads: int | None,
     gpus: str | None,
     workers: int | None,
     ray: str | None,
@@ -323,10 +326,10 @@ def _classify(
         from ..drivers.ray import cluster_runtime, connect
 
         connect(placement.ray or None, session.say)
-        resolved = cluster_runtime(device, precision, batch, compile)
+        resolved = cluster_runtime(device, precision, batch, compile, threads)
     else:
         on = placement.devices[0] if placement.devices else device
-        resolved = config.runtime(on, precision, batch, compile)
+        resolved = config.runtime(on, precision, batch, compile, threads)
     run = config.RunConfig(choice, resolved, options)
     if session.classify(run, names, len(named), destination, placement):
         raise typer.Exit(1)
@@ -358,6 +361,8 @@ def predict(
     precision: PrecisionOpt = "auto",
     batch_size: BatchOpt = "auto",
     compile: CompileOpt = False,
+    threads: ThreadsOpt = None,
+    decode_threads: DecodeThreadsOpt = None,
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
     gpus: GpusOpt = None,
@@ -385,7 +390,7 @@ def predict(
     options = FileOptions(
         mode="predict", top_k=top_k, clips=parse_clips(clips), crops=crops,
         start=parse_time(start, "--start") or 0.0, end=parse_time(end, "--end"),
-        classes=parse_classes(classes), strict=strict,
+        classes=parse_classes(classes), strict=strict, decode_threads=decode_threads,
         live=live_options(
             input_format, input_option, timeout, reconnect, clock, follow, drop, duration
         ),
@@ -398,7 +403,8 @@ def predict(
         model=model, weights=weights, vivit_attention=vivit_attention, labels=labels,
         frames=frames, stride=stride, offline=offline, fmt=fmt, as_json=as_json,
         output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
-        compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
+        compile=compile, threads=threads, gpus=gpus, workers=workers, ray=ray, quiet=quiet,
+        verbose=verbose,
     )  # fmt: skip
 
 
@@ -437,6 +443,8 @@ def segment(
     precision: PrecisionOpt = "auto",
     batch_size: BatchOpt = "auto",
     compile: CompileOpt = False,
+    threads: ThreadsOpt = None,
+    decode_threads: DecodeThreadsOpt = None,
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
     gpus: GpusOpt = None,
@@ -487,7 +495,7 @@ def segment(
     options = FileOptions(
         mode="segment", top_k=top_k, crops=crops, hop=hop, min_duration=min_duration,
         start=parse_time(start, "--start") or 0.0, end=parse_time(end, "--end"),
-        classes=parse_classes(classes), strict=strict,
+        classes=parse_classes(classes), strict=strict, decode_threads=decode_threads,
         live=live_options(
             input_format, input_option, timeout, reconnect, clock, follow, drop, duration
         ),
@@ -500,7 +508,8 @@ def segment(
         model=model, weights=weights, vivit_attention=vivit_attention, labels=labels,
         frames=frames, stride=stride, offline=offline, fmt=fmt, as_json=as_json,
         output=output, resume=resume, device=device, precision=precision, batch_size=batch_size,
-        compile=compile, gpus=gpus, workers=workers, ray=ray, quiet=quiet, verbose=verbose,
+        compile=compile, threads=threads, gpus=gpus, workers=workers, ray=ray, quiet=quiet,
+        verbose=verbose,
         video_id=video_id, multi_label=multi_label, overlay=overlay,
     )  # fmt: skip
 

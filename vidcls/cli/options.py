@@ -161,6 +161,20 @@ RayOpt = Annotated[
         "ray://head:10001); one model per GPU of the cluster.",
     ),
 ]  # fmt: skip
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", min=1, max=1024, metavar="N",
+        help="torch intra-op threads (default: one per core).",
+    ),
+]  # fmt: skip
+DecodeThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--decode-threads", min=1, max=1024, metavar="N",
+        help="Decoder (libavcodec frame) threads (default: two more than the cores, at most 16).",
+    ),
+]  # fmt: skip
 CompileOpt = Annotated[
     bool, typer.Option("--compile", help="torch.compile the model (slow start, faster batches).")
 ]

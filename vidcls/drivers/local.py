@@ -21,6 +21,8 @@ def run_local(
     verbose: bool = False,
 ) -> Iterator[Event]:
     """Load the model once and classify `names` in order; "-" reads `stdin`."""
+    from ..config import apply_threads
+    from ..decode import frame_threads
     from ..loading import load
 
     if not names:
@@ -30,6 +32,8 @@ def run_local(
     loaded = load(config.model, config.runtime, progress=progress)
     if verbose:
         say(f"model loaded in {time.perf_counter() - started:.2f} s ({loaded.source})")
+        decoder = config.options.decode_threads or frame_threads()
+        say(f"threads: torch {apply_threads(config.runtime)}, decoder {decoder}")
     # a corpus decodes in a child process, so that a file that crashes FFmpeg's native code
     # fails alone (standard input cannot be handed over; one file has nothing to protect)
     apart = (

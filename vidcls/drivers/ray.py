@@ -64,7 +64,9 @@ def _resources() -> tuple[int, int]:
     return int(resources.get("CPU", 0)), int(resources.get("GPU", 0))
 
 
-def cluster_runtime(device: str, precision: str, batch_size: int | None, compile: bool) -> Runtime:
+def cluster_runtime(
+    device: str, precision: str, batch_size: int | None, compile: bool, threads: int | None = None
+) -> Runtime:
     """The model actors' runtime, resolved against the cluster (connect first): "cuda" (one GPU
     per actor) when the cluster has GPUs and --device allows, else "cpu"."""
     _, gpus = _resources()
@@ -72,7 +74,7 @@ def cluster_runtime(device: str, precision: str, batch_size: int | None, compile
         raise DeviceError(f"--device {device}: the Ray cluster has no GPU")
     placed = "cuda" if gpus and device != "cpu" else "cpu"
     chosen, notes = resolve_precision(precision, placed)
-    return Runtime(placed, chosen, batch_size, compile, notes)
+    return Runtime(placed, chosen, batch_size, compile, threads, notes)
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class _Model:
             from ..loading import load
 
             if config.runtime.device == "cpu":
-                torch.set_num_threads(threads)
+                torch.set_num_threads(config.runtime.threads or threads)
             loaded = load(config.model, config.runtime, progress=False)
             answer = core.answer_for(loaded.labels, config.options, loaded.spec)
             crops = config.options.crops or loaded.spec.crops

@@ -58,8 +58,11 @@ def _worker(slot: int, device: str, config: RunConfig, threads: int, tasks: Any,
         with lock:
             conn.send(message)
 
-    torch.set_num_threads(threads)
-    runtime = dataclasses.replace(config.runtime, device=device)
+    # each worker gets its share of the cores unless --threads said how many
+    runtime = dataclasses.replace(
+        config.runtime, device=device, threads=config.runtime.threads or threads
+    )
+    torch.set_num_threads(runtime.threads)
     with warnings_to(lambda message: send(Warned(None, message))):
         try:
             loaded = load(config.model, runtime, progress=False)
