@@ -283,7 +283,9 @@ def run(
     else:
         items = decode_files(names, loaded.spec, options, stdin)
     if options.live.drop == "oldest":
-        items = live.dropping(items)
+        # dropping reads the source in a thread of its own already; a prefetch queue after it
+        # would hold windows it can no longer drop, and each would add a model call to the lag
+        items, overlap = live.dropping(items), False
     pairs = ((item, item.views if isinstance(item, Decoded) else None) for item in items)
     scored = classifier.run(pairs, prefetch=overlap)
     identity = Identity(loaded.spec.name, loaded.source, run_key)
