@@ -48,7 +48,7 @@ def main() -> None:
         print(f"writing {len(missing)} clips under {folder}", flush=True)
         mv.write_videos([c for c, _ in missing], [p for _, p in missing])
 
-    fp32 = vidcls.load_model(MODEL, device="cpu", offline=True)
+    fp32 = vidcls.load_model(MODEL, device="cpu", precision="fp32", offline=True)
     with warnings.catch_warnings():  # the warning about emulated bf16 on this CPU
         warnings.simplefilter("ignore")
         bf16 = vidcls.load_model(MODEL, device="cpu", precision="bf16", offline=True)

@@ -18,23 +18,19 @@ from __future__ import annotations
 
 import argparse
 import gc
-import re
-import shlex
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from vidcls_dev.bench import (
-    VERBOSE_LINE,
     VIDEOS,
     Table,
     add_common_args,
     fmt,
     median,
+    model_alone,
     random_weights,
     report,
-    run_measured,
+    vidcls_predict,
 )
 
 
@@ -50,13 +46,6 @@ def device_name(device: str) -> str:
     return f"CPU (smoke run), torch {torch.__version__}"
 
 
-def sync(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-
-
 def decode_alone(video: Path, model: str) -> tuple[float, int]:
     import vidcls
     from vidcls.config import FileOptions
@@ -65,43 +54,6 @@ def decode_alone(video: Path, model: str) -> tuple[float, int]:
     started = time.perf_counter()
     views = sum(len(v) for _, v in open_windows(video, vidcls.get_spec(model), FileOptions()))
     return time.perf_counter() - started, views
-
-
-def model_alone(loaded: Any, views: int, device: str) -> tuple[float, int]:
-    """Seconds for `views` random views in `vidcls predict`'s batches, and the batch size."""
-    import torch
-
-    from vidcls.engine import Classifier
-
-    spec = loaded.spec
-    runner = Classifier(loaded, spec.crops)
-    gen = torch.Generator().manual_seed(0)
-    shape = (views, spec.num_frames, spec.crop, spec.crop, 3)
-    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=gen)
-    step = runner.batch_size
-    runner.probabilities(x[:step])  # warm-up: kernels chosen, memory pooled
-    sync(device)
-    started = time.perf_counter()
-    for i in range(0, views, step):
-        runner.probabilities(x[i : i + step])
-    sync(device)
-    return time.perf_counter() - started, step
-
-
-def end_to_end(
-    video: Path, model: str, weights: Path, device: str, precision: str
-) -> tuple[float, float]:
-    """(per-file seconds from the -v line, whole command seconds) of `vidcls predict`."""
-    cmd = [sys.executable, "-m", "vidcls", "predict", str(video), "-m", model, "-v"]
-    cmd += ["--weights", str(weights), "--device", device, "--precision", precision]
-    cmd += ["-f", "json", "--offline"]
-    proc = run_measured(cmd)
-    if proc.returncode != 0:
-        raise SystemExit(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
-    found = re.search(VERBOSE_LINE, proc.stderr)
-    if found is None:
-        raise SystemExit(f"no -v timings line from {shlex.join(cmd)}:\n{proc.stderr}")
-    return float(found.group("total")), proc.wall
 
 
 def main() -> None:
@@ -143,9 +95,12 @@ def main() -> None:
         for r in range(args.repeat):
             seconds, views = decode_alone(args.video, model)
             decode.append(seconds)
-            seconds, batch = model_alone(loaded, views, args.device)
+            seconds, batch = model_alone(loaded, views, warm=True)
             alone.append(seconds)
-            total, command = end_to_end(args.video, model, weights, args.device, loaded.precision)
+            proc, timings, _ = vidcls_predict(
+                args.video, model, weights, loaded.precision, device=args.device
+            )
+            total, command = timings["total"], proc.wall
             e2e.append(total)
             wall.append(command)
             print(

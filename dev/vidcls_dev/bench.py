@@ -523,13 +523,14 @@ def vidcls_predict(
     weights: Path,
     precision: str,
     extra: Sequence[str] = (),
+    device: str = "cpu",
 ) -> tuple[Process, dict[str, float], dict[str, Any]]:
     """`vidcls predict VIDEO -v` in a fresh process: the process, the `-v` timings, the record."""
     import json
     import re
 
     cmd = [sys.executable, "-m", "vidcls", "predict", str(video), "-m", model]
-    cmd += ["--weights", str(weights), "--precision", precision, "--device", "cpu"]
+    cmd += ["--weights", str(weights), "--precision", precision, "--device", device]
     cmd += ["-v", "-f", "json", "--offline", *extra]
     proc = run_measured(cmd)
     if proc.returncode != 0:
@@ -542,3 +543,35 @@ def vidcls_predict(
     if loaded:
         timings["load"] = float(loaded.group(1))
     return proc, timings, json.loads(proc.stdout)
+
+
+def sync(device: str) -> None:
+    """Wait for a CUDA device's queued work, so that a timer stops after it."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def model_alone(loaded: Any, views: int, warm: bool = False) -> tuple[float, int]:
+    """Seconds for `views` random uint8 views through the model in `vidcls predict`'s batches,
+    and that batch size. `warm`: one batch first, untimed (kernels chosen, memory pooled)."""
+    import torch
+
+    from vidcls.engine import Classifier
+
+    spec = loaded.spec
+    runner = Classifier(loaded, spec.crops)
+    device = str(next(loaded.model.parameters()).device)
+    gen = torch.Generator().manual_seed(0)
+    shape = (views, spec.num_frames, spec.crop, spec.crop, 3)
+    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=gen)
+    step = runner.batch_size
+    if warm:
+        runner.probabilities(x[:step])
+        sync(device)
+    started = time.perf_counter()
+    for i in range(0, views, step):  # Classifier.run hands it one batch at a time
+        runner.probabilities(x[i : i + step])
+    sync(device)
+    return time.perf_counter() - started, step
