@@ -235,6 +235,13 @@ def test_a_stall_without_reconnects_keeps_what_came_and_duration_stops() -> None
     stalled = streams.LiveContainer("udp://x", lambda: None, _Container([0, 100], fail=True))
     assert _times(stalled) == [0.0, 0.1]
     assert stalled.stopped_by == "timeout" and "results so far are kept" in stalled.warnings[-1]
+    assert "(Immediate exit requested)" in stalled.warnings[-1]  # FFmpeg's words, no timeout set
+    # PyAV's timeout interrupts FFmpeg, which calls it an exit: the warning says what happened
+    timed_out = streams.LiveContainer(
+        "udp://x", lambda: None, _Container([0, 100], fail=True), timeout=3.0
+    )
+    assert _times(timed_out) == [0.0, 0.1]
+    assert "stopped (timed out: nothing came for 3 s)" in timed_out.warnings[-1]
     timed = streams.LiveContainer("udp://x", lambda: None, _Container(list(range(0, 5000, 100))), duration=1.0)  # fmt: skip # noqa: E501
     assert _times(timed)[-1] == pytest.approx(0.9) and timed.stopped_by == "duration"
     stop = threading.Event()

@@ -47,8 +47,10 @@ class LiveContainer:
         clock: str = "stream",
         duration: float | None = None,
         stop: threading.Event | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.name = name
+        self.timeout = timeout  # FFmpeg's, for each read: to say a stall in the user's words
         self.current = first
         self._reopen = reopen
         self.reconnects_left = reconnect
@@ -118,7 +120,7 @@ class LiveContainer:
                 except StopIteration:
                     break
                 except Exception as e:  # a stalled or dropped source: FFmpeg's timeout or error
-                    failure = video.reason(e)
+                    failure = self._failure(e)
                     break
                 if not self._retime(packet, stream, restarted):
                     self.stopped_by = "duration"
@@ -132,6 +134,13 @@ class LiveContainer:
             if not self._reconnect(failure):
                 return
             restarted = True
+
+    def _failure(self, e: Exception) -> str:
+        """Why reading stopped; PyAV's timeout interrupts FFmpeg, which calls that an exit."""
+        why = video.reason(e)
+        if why == "Immediate exit requested" and self.timeout is not None:
+            return f"timed out: nothing came for {self.timeout:g} s"
+        return why
 
     def _reconnect(self, failure: str | None) -> bool:
         why = f"stopped ({failure})" if failure else "ended"

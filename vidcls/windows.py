@@ -197,7 +197,7 @@ def _open_live(
 
     return streams.LiveContainer(
         name, reopen, first, reconnect=given.reconnect, clock=given.clock,
-        duration=given.duration, stop=streams.STOP,
+        duration=given.duration, stop=streams.STOP, timeout=opening.timeout,
     )  # fmt: skip
 
 
