@@ -215,12 +215,7 @@ def make_bit_flips(
     places past its first 2 KB: the decoder conceals errors in many frames and FFmpeg logs them."""
     path = Path(path)
     make_video(path, duration=seconds, fps=30, size=size, content=grain_counter, gop=30)
-    data = bytearray(path.read_bytes())
-    rng = np.random.default_rng(seed)
-    for pos in rng.integers(2048, len(data), flips):
-        data[pos] ^= 1 << int(rng.integers(8))
-    path.write_bytes(bytes(data))
-    return path
+    return _flip_bits(path, flips, seed)
 
 
 def make_avi_bit_flips(
@@ -231,6 +226,11 @@ def make_avi_bit_flips(
     seeds the damaged index sent every seek back to the keyframe it left)."""
     path = Path(path)
     make_video(path, duration=seconds, fps=30, size=(320, 180), content=grain_counter, gop=12)
+    return _flip_bits(path, flips, seed)
+
+
+def _flip_bits(path: Path, flips: int, seed: int) -> Path:
+    """Flip `flips` seeded single bits of a file past its first 2 KB (its header stays readable)."""
     data = bytearray(path.read_bytes())
     rng = np.random.default_rng(seed)
     for pos in rng.integers(2048, len(data), flips):
