@@ -394,3 +394,17 @@ def test_a_decoder_crash_in_a_local_corpus_run_fails_that_file_only(tmp_path: Pa
     here = [json.loads(line) for line in inside.read_text().splitlines()]
     for kept, same in zip(records[::2], here[::2], strict=True):
         assert kept["top_k"] == same["top_k"]
+
+
+def test_which_runs_decode_in_a_child_process(tmp_path: Path, monkeypatch) -> None:
+    from vidcls.drivers.local import decodes_apart
+
+    monkeypatch.delenv("VIDCLS_DECODE_IN_PROCESS", raising=False)
+    files = [str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")]
+    assert decodes_apart(files)
+    assert not decodes_apart(files[:1])  # one file: nothing to protect
+    assert not decodes_apart([*files, "-"])  # standard input cannot be handed over
+    assert not decodes_apart([*files, "udp://127.0.0.1:5000"])  # Ctrl-C must reach it
+    assert not decodes_apart([*files, "v4l2:/dev/video0"])
+    monkeypatch.setenv("VIDCLS_DECODE_IN_PROCESS", "1")
+    assert not decodes_apart(files)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from .. import core
+from .. import core, sources
 from ..config import RunConfig
 from ..events import Event
 
@@ -34,10 +34,18 @@ def run_local(
         say(f"model loaded in {time.perf_counter() - started:.2f} s ({loaded.source})")
         decoder = config.options.decode_threads or frame_threads()
         say(f"threads: torch {apply_threads(config.runtime)}, decoder {decoder}")
-    # a corpus decodes in a child process, so that a file that crashes FFmpeg's native code
-    # fails alone (standard input cannot be handed over; one file has nothing to protect)
-    apart = (
-        len(names) > 1 and "-" not in names and os.environ.get("VIDCLS_DECODE_IN_PROCESS") != "1"
-    )
     options, key = config.options, config.run_key
+    apart = decodes_apart(names)
     yield from core.run(loaded, names, options, config.runtime, key, stdin, apart=apart)
+
+
+def decodes_apart(names: list[str]) -> bool:
+    """Whether a run's files decode in a child process, so that a file that crashes FFmpeg's
+    native code fails alone. Not one file (nothing to protect), not standard input (it cannot be
+    handed over), not a URL or a live source (read here, where Ctrl-C stops it and its arrival
+    times are taken)."""
+    return (
+        len(names) > 1
+        and not any(n == "-" or sources.is_url(n) or sources.is_live(n) for n in names)
+        and os.environ.get("VIDCLS_DECODE_IN_PROCESS") != "1"
+    )
