@@ -408,3 +408,30 @@ def test_which_runs_decode_in_a_child_process(tmp_path: Path, monkeypatch) -> No
     assert not decodes_apart([*files, "v4l2:/dev/video0"])
     monkeypatch.setenv("VIDCLS_DECODE_IN_PROCESS", "1")
     assert not decodes_apart(files)
+
+
+def test_a_decoder_that_never_returns_in_a_corpus_run_is_stopped(tmp_path: Path) -> None:
+    """A native call that never returns cannot be interrupted where it runs: the parent hears
+    nothing from the decoding child past 2 × --decode-timeout + 5 s, stops it, and goes on."""
+    from vidcls.windows import silence_limit
+
+    videos = [
+        make_video(tmp_path / name, n_frames=30, size=(128, 96), content=grain_counter)
+        for name in ("a.mp4", "hang-me.mp4", "c.mp4")
+    ]
+    out = tmp_path / "out.jsonl"
+    command = [
+        sys.executable, "-m", "vidcls", "predict", *map(str, videos), *MOTION[:-2],
+        "-o", str(out), "--decode-timeout", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "VIDCLS_TEST_DECODER_CRASH": "HANG:hang-me"}
+    env.pop("VIDCLS_DECODE_IN_PROCESS", None)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["type"] for r in records] == ["file", "error", "file"]
+    assert records[1]["error"] == (
+        f"{videos[1]}: the process decoding it said nothing for {silence_limit(1):g} s "
+        "(--decode-timeout): a call into FFmpeg never returned; it was stopped and the run went "
+        "on without it"
+    )

@@ -251,14 +251,18 @@ def pick_frames(
 def _crash_for_tests(name: str) -> None:
     """A test-only hook: VIDCLS_TEST_DECODER_CRASH=SIGSEGV:MARK makes the process decoding a
     file whose name contains MARK die of that signal, as a crash in FFmpeg's native code
-    would (tests/test_adversarial.py proves that a run survives it)."""
+    would, and HANG:MARK makes it stop as a native call that never returns would
+    (tests/test_adversarial.py proves that a run survives both)."""
     hook = os.environ.get("VIDCLS_TEST_DECODER_CRASH")
     if not hook or ":" not in hook:
         return
     signame, mark = hook.split(":", 1)
     if mark and mark in name:
         import signal
+        import time
 
+        if signame == "HANG":
+            time.sleep(10**6)
         os.kill(os.getpid(), getattr(signal, signame, signal.SIGSEGV))
 
 

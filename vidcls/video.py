@@ -11,10 +11,10 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from .errors import VideoDecodeError
 from .ffmpeg_log import FFmpegLog, ffmpeg_log
@@ -92,6 +92,9 @@ class Watchdog:
     Only the time spent working counts (the caller says how much), not the time a consumer
     keeps the reader waiting."""
 
+    # called on each progress where a decoding child tells its parent it is still working
+    heartbeat: ClassVar[Callable[[], None] | None] = None
+
     def __init__(self, name: str, limit: float | None, doing: str) -> None:
         self.name = name
         self.limit = limit
@@ -113,6 +116,8 @@ class Watchdog:
         if position > self.reached.get(kind, -math.inf):
             self.reached[kind] = position
             self.idle = 0.0
+            if Watchdog.heartbeat is not None:
+                Watchdog.heartbeat()
 
 
 def time_jumps(times: Sequence[float], step: float) -> list[tuple[float, float]]:

@@ -290,6 +290,22 @@ def crashed(name: str, how: str) -> str:
 
 
 _END = "end"  # the child's word after a file's last item
+_ALIVE = "alive"  # the child's word, now and then, while it makes progress
+
+
+def silence_limit(decode_timeout: float) -> float:
+    """How long a decoding child may say nothing before its parent stops it. A child at work
+    says it is alive as it makes progress, and fails a file by itself after --decode-timeout
+    without progress, once FFmpeg's call returns; silence past this is a call that never did."""
+    return 2 * decode_timeout + 5
+
+
+def hung(name: str, seconds: float) -> str:
+    """The error of a file whose decoding process stopped answering."""
+    return (
+        f"{name}: the process decoding it said nothing for {seconds:g} s (--decode-timeout): a "
+        "call into FFmpeg never returned; it was stopped and the run went on without it"
+    )
 
 
 @dataclass(frozen=True)
@@ -304,6 +320,15 @@ def _decode_child(conn: Any, spec: ModelSpec, options: FileOptions) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    last = 0.0
+
+    def alive() -> None:  # at most once a second: the parent only needs to hear it is working
+        nonlocal last
+        if (now := time.monotonic()) - last >= 1.0:
+            last = now
+            conn.send(_ALIVE)
+
+    video.Watchdog.heartbeat = alive
     try:
         while (name := conn.recv()) is not None:
             try:
@@ -340,9 +365,15 @@ class DecodeChild:
         if self.process is None:
             self._start()
         self.conn.send(name)
+        limit = silence_limit(self.options.decode_timeout)
         finished = False
         try:
             while True:
+                if not self.conn.poll(limit):
+                    finished = True
+                    self.close(kill=True)
+                    yield Unreadable(name, hung(name, limit))
+                    return
                 try:
                     message = self.conn.recv()
                 except (EOFError, ConnectionResetError):
@@ -350,6 +381,8 @@ class DecodeChild:
                     finished = True
                     yield Unreadable(name, crashed(name, how))
                     return
+                if isinstance(message, str) and message == _ALIVE:
+                    continue
                 if isinstance(message, str) and message == _END:
                     finished = True
                     return
