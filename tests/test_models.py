@@ -148,3 +148,31 @@ def test_short_reduced_precision_attention_on_cpu_is_the_product_and_stays_close
     # fp32 always takes the kernel
     kernel32 = F.scaled_dot_product_attention(q, k, v)
     torch.testing.assert_close(attend(q, k, v, fused=True), kernel32, atol=0, rtol=0)
+
+
+def test_bf16_mlp_runs_gelu_as_the_first_linears_post_op_on_a_cpu() -> None:
+    """In bf16 inference on a CPU the MLP's first linear and its GELU are one oneDNN call; it
+    stays as close to the fp32 MLP as the separate calls do (it rounds to bf16 once, not twice)."""
+    import copy
+
+    from vidcls.models import layers
+
+    assert layers._HAS_LINEAR_POINTWISE  # torch still has the fused call: the speed is there
+    gen = torch.Generator().manual_seed(0)
+    mlp = layers.Mlp(64, 256)
+    with torch.no_grad():
+        for p in mlp.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+    x = torch.randn(2, 10, 64, generator=gen)
+    half = copy.deepcopy(mlp).bfloat16()
+    with torch.inference_mode():
+        exact = mlp(x)
+        fused = half(x.bfloat16()).float()
+        half.fuse = False
+        separate = half(x.bfloat16()).float()
+    assert not torch.equal(fused, separate)  # the fused call did run
+    scale = exact.abs().max().item()
+    assert (fused - exact).abs().max().item() <= 0.03 * scale
+    assert (fused - exact).abs().max() <= 1.5 * (separate - exact).abs().max()
+    with torch.enable_grad():  # training takes the separate calls: the fused one has no gradient
+        assert not layers._fusable(x.bfloat16())
