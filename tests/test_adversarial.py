@@ -435,3 +435,27 @@ def test_a_decoder_that_never_returns_in_a_corpus_run_is_stopped(tmp_path: Path)
         "(--decode-timeout): a call into FFmpeg never returned; it was stopped and the run went "
         "on without it"
     )
+
+
+def test_a_decoding_child_that_raised_goes_on_with_the_next_file(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """An unexpected error ends its file in the parent (raised again there); the child stays and
+    decodes the next file whole (Ray keeps one child for all the files of its worker)."""
+    import vidcls
+    from vidcls.config import FileOptions
+    from vidcls.windows import Closed, DecodeChild, Decoded
+
+    bad, good = (
+        make_video(tmp_path / name, n_frames=30, size=(128, 96), content=grain_counter)
+        for name in ("raise-me.mp4", "good.mp4")
+    )
+    monkeypatch.setenv("VIDCLS_TEST_DECODER_CRASH", "RAISE:raise-me")  # the child inherits it
+    child = DecodeChild(vidcls.get_spec("motion-tiny"), FileOptions())
+    try:
+        with pytest.raises(RuntimeError, match="the test hook raised"):
+            list(child.items(str(bad)))
+        items = list(child.items(str(good)))
+    finally:
+        child.close()
+    assert any(isinstance(i, Decoded) for i in items) and isinstance(items[-1], Closed)

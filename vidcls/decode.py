@@ -251,8 +251,9 @@ def pick_frames(
 def _crash_for_tests(name: str) -> None:
     """A test-only hook: VIDCLS_TEST_DECODER_CRASH=SIGSEGV:MARK makes the process decoding a
     file whose name contains MARK die of that signal, as a crash in FFmpeg's native code
-    would, and HANG:MARK makes it stop as a native call that never returns would
-    (tests/test_adversarial.py proves that a run survives both)."""
+    would, HANG:MARK makes it stop as a native call that never returns would, and RAISE:MARK
+    makes it raise an error vidcls does not expect (tests/test_adversarial.py proves that a run
+    survives each)."""
     hook = os.environ.get("VIDCLS_TEST_DECODER_CRASH")
     if not hook or ":" not in hook:
         return
@@ -263,6 +264,8 @@ def _crash_for_tests(name: str) -> None:
 
         if signame == "HANG":
             time.sleep(10**6)
+        if signame == "RAISE":
+            raise RuntimeError(f"{name}: the test hook raised")
         os.kill(os.getpid(), getattr(signal, signame, signal.SIGSEGV))
 
 

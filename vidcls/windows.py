@@ -336,16 +336,21 @@ def _decode_child(conn: Any, spec: ModelSpec, options: FileOptions) -> None:
                     conn.send(item)
             except (EOFError, BrokenPipeError):
                 raise
-            except Exception as e:
-                try:
-                    conn.send(_Raised(e))
-                except (EOFError, BrokenPipeError):
-                    raise
-                except Exception:  # an exception that does not pickle: its words do
-                    conn.send(_Raised(RuntimeError(f"{type(e).__name__}: {e}")))
+            except Exception as e:  # the file's last word: no _END after it
+                _send_raised(conn, e)
+                continue
             conn.send(_END)
     except (EOFError, BrokenPipeError):
         pass  # the parent is gone
+
+
+def _send_raised(conn: Any, e: Exception) -> None:
+    try:
+        conn.send(_Raised(e))
+    except (EOFError, BrokenPipeError):
+        raise
+    except Exception:  # an exception that does not pickle: its words do
+        conn.send(_Raised(RuntimeError(f"{type(e).__name__}: {e}")))
 
 
 class DecodeChild:
