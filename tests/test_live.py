@@ -287,17 +287,21 @@ def _serve(handler: type) -> Iterator[str]:
         server.server_close()
 
 
-def test_an_http_file_reads_exactly_like_the_file(media) -> None:
-    folder = str(media["folder"])
+def _files_in(folder: Path) -> type:
+    """A quiet HTTP handler serving the files of `folder`."""
 
     class Files(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, directory=folder, **kwargs)
+            super().__init__(*args, directory=str(folder), **kwargs)
 
         def log_message(self, *args) -> None:
             pass
 
-    for base in _serve(Files):
+    return Files
+
+
+def test_an_http_file_reads_exactly_like_the_file(media) -> None:
+    for base in _serve(_files_in(media["folder"])):
         url = f"{base}/{media['mp4'].name}"
         runner = CliRunner()
         remote = runner.invoke(app, ["segment", url, *MOTION, "-f", "jsonl"])
@@ -316,16 +320,7 @@ def test_an_hls_playlist_is_followed(tmp_path) -> None:
          "-hls_playlist_type", "vod", str(tmp_path / "index.m3u8")],
         check=True, timeout=60,
     )  # fmt: skip
-    folder = str(tmp_path)
-
-    class Files(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, directory=folder, **kwargs)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    for base in _serve(Files):
+    for base in _serve(_files_in(tmp_path)):
         result = CliRunner().invoke(app, ["segment", f"{base}/index.m3u8", *MOTION, "-f", "jsonl"])  # fmt: skip # noqa: E501
     assert result.exit_code == 0, result.output
     _check_followed(_records(result.stdout), (5.9, 6.0))
