@@ -119,13 +119,19 @@ class _Container:
         self.at = 0
 
 
+def _decode_planned(container: _Container, name: str) -> tuple[list, decode.DecodeStats]:
+    """The frames the decoder yields for frames 95 and 100 of four 30-frame groups, and stats."""
+    plan = decode.DecodePlan(wanted=[95, 100], keyframes=[0, 30, 60, 90])
+    picking = decode.Picking(name, lambda f: None, plan=plan, threads="SLICE")  # type: ignore[arg-type,return-value]
+    stats = decode.DecodeStats()
+    watchdog = decode.Watchdog(name, 60.0, "decoding")
+    frames = list(decode._decoded(container, container.stream, stats, picking, watchdog))  # type: ignore[arg-type]
+    return frames, stats
+
+
 def test_a_seek_that_lands_back_stops_jumping_and_decoding_goes_on() -> None:
     container = _Container()
-    plan = decode.DecodePlan(wanted=[95, 100], keyframes=[0, 30, 60, 90])
-    picking = decode.Picking("back.avi", lambda f: None, plan=plan, threads="SLICE")  # type: ignore[arg-type,return-value]
-    stats = decode.DecodeStats()
-    watchdog = decode.Watchdog("back.avi", 60.0, "decoding")
-    frames = list(decode._decoded(container, container.stream, stats, picking, watchdog))  # type: ignore[arg-type]
+    frames, stats = _decode_planned(container, "back.avi")
     assert container.seeks == 1 and stats.seek_failed
     # decoded on in order from where the seek landed, to the end, wanted frames included
     assert [f.pts for f in frames] == list(range(120))
@@ -138,11 +144,7 @@ def test_a_seek_that_lands_further_keeps_jumping() -> None:
             self.at = target
 
     container = Forward()
-    plan = decode.DecodePlan(wanted=[95, 100], keyframes=[0, 30, 60, 90])
-    picking = decode.Picking("fine.avi", lambda f: None, plan=plan, threads="SLICE")  # type: ignore[arg-type,return-value]
-    stats = decode.DecodeStats()
-    watchdog = decode.Watchdog("fine.avi", 60.0, "decoding")
-    frames = list(decode._decoded(container, container.stream, stats, picking, watchdog))  # type: ignore[arg-type]
+    frames, stats = _decode_planned(container, "fine.avi")
     assert container.seeks == 1 and not stats.seek_failed
     assert frames[0].pts == 90  # the groups before the wanted frames were jumped over
 
