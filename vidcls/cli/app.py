@@ -72,6 +72,7 @@ from .options import (
     WorkersOpt,
     check_timeline_options,
     choose_format,
+    limit_options,
     live_options,
     parse_classes,
     parse_clips,
@@ -394,9 +395,7 @@ def predict(
         live=live_options(
             input_format, input_option, timeout, reconnect, clock, follow, drop, duration
         ),
-        max_pixels=max_pixels,
-        max_duration=parse_time(max_duration, "--max-duration") or 0.0,
-        decode_timeout=decode_timeout,
+        **limit_options(max_pixels, max_duration, decode_timeout),
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
@@ -499,9 +498,7 @@ def segment(
         live=live_options(
             input_format, input_option, timeout, reconnect, clock, follow, drop, duration
         ),
-        max_pixels=max_pixels,
-        max_duration=parse_time(max_duration, "--max-duration") or 0.0,
-        decode_timeout=decode_timeout,
+        **limit_options(max_pixels, max_duration, decode_timeout),
     )  # fmt: skip
     _classify(
         options, videos=videos, from_list=from_list, recursive=recursive, shard=shard,
@@ -534,8 +531,7 @@ def probe(
     from ..sources import expand
     from .session import probe as describe
 
-    seconds = parse_time(max_duration, "--max-duration")
-    limits = check_limits(max_pixels, seconds or 0.0, decode_timeout)
+    limits = check_limits(**limit_options(max_pixels, max_duration, decode_timeout))
 
     if fmt not in (None, "table", "json"):
         raise UsageError(f"probe prints a table or json, not '{fmt}'")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -347,6 +347,15 @@ def parse_input_options(items: list[str] | None) -> tuple[tuple[str, str], ...]:
             raise UsageError(f"--input-option takes KEY=VALUE, not '{item}'")
         pairs.append((key.strip(), value))
     return tuple(pairs)
+
+
+def limit_options(max_pixels: int, max_duration: str, decode_timeout: float) -> dict[str, Any]:
+    """--max-pixels, --max-duration and --decode-timeout as FileOptions' (and Limits') fields."""
+    return {
+        "max_pixels": max_pixels,
+        "max_duration": parse_time(max_duration, "--max-duration") or 0.0,
+        "decode_timeout": decode_timeout,
+    }
 
 
 def live_options(
