@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from vidcls.checkpoints.hf import arch_config_from_hf, from_hf_timesformer, from_hf_vivit
 from vidcls.models import TimeSformer, build, set_fused_attention
@@ -150,29 +154,88 @@ def test_short_reduced_precision_attention_on_cpu_is_the_product_and_stays_close
     torch.testing.assert_close(attend(q, k, v, fused=True), kernel32, atol=0, rtol=0)
 
 
-def test_bf16_mlp_runs_gelu_as_the_first_linears_post_op_on_a_cpu() -> None:
-    """In bf16 inference on a CPU the MLP's first linear and its GELU are one oneDNN call; it
-    stays as close to the fp32 MLP as the separate calls do (it rounds to bf16 once, not twice)."""
-    import copy
+def test_cpu_mlp_runs_gelu_as_the_first_linears_post_op() -> None:
+    """In CPU inference the MLP's first linear and its GELU are one oneDNN call; in bf16 it stays
+    as close to the fp32 MLP as the separate calls do (it rounds to bf16 once, not twice)."""
+    from vidcls.models import layers, onednn, pack_linears
 
-    from vidcls.models import layers
-
-    assert layers._HAS_LINEAR_POINTWISE  # torch still has the fused call: the speed is there
+    assert onednn.AVAILABLE  # torch still has the fused call: the speed is there
     gen = torch.Generator().manual_seed(0)
     mlp = layers.Mlp(64, 256)
     with torch.no_grad():
         for p in mlp.parameters():
             p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
     x = torch.randn(2, 10, 64, generator=gen)
-    half = copy.deepcopy(mlp).bfloat16()
     with torch.inference_mode():
-        exact = mlp(x)
-        fused = half(x.bfloat16()).float()
-        half.fuse = False
-        separate = half(x.bfloat16()).float()
-    assert not torch.equal(fused, separate)  # the fused call did run
-    scale = exact.abs().max().item()
-    assert (fused - exact).abs().max().item() <= 0.03 * scale
-    assert (fused - exact).abs().max() <= 1.5 * (separate - exact).abs().max()
+        exact = copy.deepcopy(mlp).double()(x.double()).float()
+        torch.testing.assert_close(mlp(x), exact, atol=1e-5, rtol=0)  # fp32 fuses too
+        for packed in (False, True):
+            half = copy.deepcopy(mlp).bfloat16()
+            if packed:
+                pack_linears(half)
+            fused = half(x.bfloat16()).float()
+            half.fuse = False
+            separate = half(x.bfloat16()).float()
+            assert not torch.equal(fused, separate)  # the fused call did run
+            scale = exact.abs().max().item()
+            assert (fused - exact).abs().max().item() <= 0.03 * scale
+            assert (fused - exact).abs().max() <= 1.5 * (separate - exact).abs().max()
     with torch.enable_grad():  # training takes the separate calls: the fused one has no gradient
-        assert not layers._fusable(x.bfloat16())
+        assert not onednn.usable(x.bfloat16())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_packed_linear_gives_the_plain_product(dtype: torch.dtype) -> None:
+    """A layer turned into PackedLinear multiplies by its packed copy in CPU inference, with the
+    products of F.linear up to rounding, for any input layout, with and without a bias."""
+    from vidcls.models import onednn, pack_linears
+
+    gen = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(48, 96), nn.Linear(96, 40, bias=False)).to(dtype)
+    plain = copy.deepcopy(net)
+    keys = list(net.state_dict())
+    pack_linears(net)
+    assert all(type(m) is onednn.PackedLinear for m in net)
+    assert list(net.state_dict()) == keys  # the published names stay
+    tolerance = 1e-5 if dtype == torch.float32 else 0.02
+    inputs = [
+        torch.randn(5, 48, generator=gen),
+        torch.randn(2, 3, 7, 48, generator=gen),
+        torch.randn(3, 20, 48, generator=gen)[:, ::2],  # not contiguous
+        torch.randn(48, 6, generator=gen).t(),
+    ]
+    with torch.inference_mode():
+        for x in inputs:
+            x = x.to(dtype)
+            first = net[0]
+            out, reference = first(x), plain[0](x)
+            assert out.shape == reference.shape and out.dtype == dtype
+            scale = reference.abs().max().item()
+            assert (out - reference).abs().max().item() <= tolerance * scale
+            out, reference = net(x), plain(x)
+            assert (out - reference).abs().max().item() <= 2 * tolerance * scale
+    assert all(m._packed is not None for m in net)  # the packed call did run
+
+
+def test_packed_linear_follows_its_weight_and_keeps_training_and_pickling() -> None:
+    from vidcls.models import pack_linears
+
+    gen = torch.Generator().manual_seed(0)
+    layer = pack_linears(nn.Sequential(nn.Linear(16, 8)))[0]
+    x = torch.randn(4, 16, generator=gen)
+    with torch.inference_mode():
+        before = layer(x)
+    with torch.no_grad():
+        layer.weight.mul_(2)  # in place: the packed copy must follow
+        layer.bias.zero_()
+    with torch.inference_mode():
+        after = layer(x)
+    torch.testing.assert_close(after, F.linear(x, layer.weight, layer.bias).detach())
+    assert not torch.allclose(after, before)
+    layer(x).sum().backward()  # with gradients: the plain call, which has them
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+    clone, deep = pickle.loads(pickle.dumps(layer)), copy.deepcopy(layer)
+    with torch.inference_mode():
+        torch.testing.assert_close(clone(x), after)
+        torch.testing.assert_close(deep(x), after)
+        assert layer.bfloat16()(x.bfloat16()).dtype == torch.bfloat16  # repacked for bf16

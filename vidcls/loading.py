@@ -167,7 +167,10 @@ def load(
     model = build_model(spec, checkpoint, fused_attn, choice.attention)
     num_classes = model.head.out_features
     labels = label_names(spec, checkpoint.config, num_classes)
-    model = model.to(device=resolved.device, dtype=resolved.dtype)
+    from .models import pack_linears
+
+    # CPU inference multiplies by weights packed once for oneDNN (models/onednn.py)
+    model = pack_linears(model.to(device=resolved.device, dtype=resolved.dtype))
     loaded = LoadedModel(model, spec, labels, choice.source, resolved.precision)
     return relabel(loaded, choice.labels, choice.labels_from)
 

@@ -9,6 +9,7 @@ from torch import nn
 
 from .layers import set_fused_attention
 from .mvit import MViT, block_settings
+from .onednn import pack_linears
 from .timesformer import TimeSformer
 from .videomae import VideoMAE
 from .vivit import ViViT, ViViTFactorisedEncoder
@@ -22,6 +23,7 @@ __all__ = [
     "ViViT",
     "ViViTFactorisedEncoder",
     "build",
+    "pack_linears",
     "set_fused_attention",
 ]
 

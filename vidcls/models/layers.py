@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from . import onednn
+
 # At most this many tokens per sequence, reduced-precision attention on a CPU runs as the plain
 # product: CPU flash attention pays a per-sequence setup that dominates on sequences this short
 # (TimeSformer's temporal attention: 8 tokens, batch × 196 of them), and the matrix is tiny.
@@ -46,9 +48,9 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    """Linear, GELU, linear. In bf16 inference on a CPU the first linear and the GELU run as one
-    oneDNN call (GELU as the product's post-op): the GELU reads the product before it is
-    rounded to bf16 and saves a pass over the widest activation of the block."""
+    """Linear, GELU, linear. In CPU inference the first linear and the GELU run as one oneDNN
+    call (GELU as the product's post-op): the GELU reads the product before it is rounded and
+    saves a pass over the widest activation of the block."""
 
     def __init__(self, dim: int, hidden: int, approximate: str = "none") -> None:
         super().__init__()
@@ -58,27 +60,10 @@ class Mlp(nn.Module):
         self.fuse = True  # False: always the separate twin, to test the fused call against
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fuse and _fusable(x):
-            hidden = torch.ops.mkldnn._linear_pointwise(
-                x, self.fc1.weight, self.fc1.bias, "gelu", [], self.act.approximate
-            )
-        else:
+        hidden = onednn.linear_gelu(self.fc1, x, self.act.approximate) if self.fuse else None
+        if hidden is None:
             hidden = self.act(self.fc1(x))
         return self.fc2(hidden)
-
-
-def _fusable(x: torch.Tensor) -> bool:
-    return (
-        x.dtype == torch.bfloat16
-        and x.device.type == "cpu"
-        and not torch.is_grad_enabled()
-        and _HAS_LINEAR_POINTWISE
-    )
-
-
-_HAS_LINEAR_POINTWISE = torch.backends.mkldnn.is_available() and hasattr(
-    torch.ops.mkldnn, "_linear_pointwise"
-)
 
 
 def set_fused_attention(model: nn.Module, fused: bool) -> nn.Module:

@@ -10,10 +10,10 @@ so only those inputs are accepted (transformers refuses the others too).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange, reduce
 from torch import nn
 
+from . import onednn
 from .layers import Attention, Mlp, attend
 
 
@@ -43,7 +43,7 @@ class QVBiasAttention(Attention):
         bias = None
         if self.q_bias is not None:
             bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
-        qkv = F.linear(x, self.qkv.weight, bias)
+        qkv = onednn.linear(self.qkv, x, bias)
         q, k, v = rearrange(qkv, "b n (qkv h d) -> qkv b h n d", qkv=3, h=self.heads)
         out = attend(q, k, v, self.fused)
         return self.proj(rearrange(out, "b h n d -> b n (h d)"))
