@@ -96,7 +96,7 @@ def main() -> None:
         help="vidcls runs (default: fp32 bf16 on a CPU with native bf16, else fp32 only: "
         "emulated bf16 is many times slower than fp32)",
     )
-    parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds (default 1)")
+    parser.add_argument("--repeat", type=int, default=2, help="interleaved rounds (default 2)")
     parser.add_argument(
         "--check-same",
         action="store_true",

@@ -3,10 +3,12 @@
 For each model (`timesformer`, `vivit` by default), the linears of one block as the model runs
 them on `--batch` views (3: one window × 3 crops): rows = tokens of the whole batch, and
 768→2304 (qkv), 768→768 (proj; TimeSformer's temporal_fc too), 768→3072 (fc1), 3072→768 (fc2).
-Each shape runs alone as `F.linear` with bias for about `--seconds`; "block" is the FLOPs of all
-of a block's linears (each once per use) over their summed time: the rate a model made of
-nothing but its GEMMs would reach, the ceiling `model_bench.py` compares the model against
-("% of GEMM rate").
+Each shape runs alone with bias for about `--seconds`, two ways: `F.linear` ("linear": the
+library reorders the plain weight on every call) and oneDNN's `_linear_pointwise` on a weight
+packed once ("packed": what vidcls runs in CPU inference). "block" is the FLOPs of all of a
+block's linears (each once per use) over their summed time: the rate a model made of nothing but
+its GEMMs would reach; the faster kernel's is the ceiling `model_bench.py` compares the model
+against ("% of GEMM rate").
 """
 
 from __future__ import annotations
@@ -42,27 +44,32 @@ def main() -> None:
 
     header(with_bf16=True)
     table = Table(
-        f"Bare GEMM (F.linear + bias), {args.batch} views' tokens as rows, GFLOP/s"
+        f"Bare GEMM with bias, {args.batch} views' tokens as rows, GFLOP/s"
         + (" — TINY shapes (smoke run)" if args.tiny else ""),
-        ["model", "shape", "rows × in → out", *args.precisions],
+        ["model", "shape", "rows × in → out"]
+        + [f"{p} {kernel}" for p in args.precisions for kernel in ("linear", "packed")],
     )
     notes = []
     for name in args.models:
         shapes = model_linear_shapes(name, args.batch, args.tiny)
-        rates = {p: gemm_rates(shapes, p, args.seconds) for p in args.precisions}
+        rates = {
+            f"{p} {kernel}": gemm_rates(shapes, p, args.seconds, kernel)
+            for p in args.precisions
+            for kernel in ("linear", "packed")
+        }
         seen = set()
         for label, rows, k, n in shapes:
             if label in seen:
                 continue
             seen.add(label)
-            table.add(
-                name, label, f"{rows}×{k}→{n}", *(fmt(rates[p][label], 0) for p in args.precisions)
-            )
+            table.add(name, label, f"{rows}×{k}→{n}", *(fmt(rates[c][label], 0) for c in rates))
         table.add(name, "block", "all of one block's", *(fmt(rates[p]["all"], 0) for p in rates))
-        if "fp32" in rates and "bf16" in rates:
-            notes.append(
-                f"{name}: bf16 block rate {rates['bf16']['all'] / rates['fp32']['all']:.2f}× fp32"
-            )
+        for kernel in ("linear", "packed"):
+            fp32, bf16 = rates.get(f"fp32 {kernel}"), rates.get(f"bf16 {kernel}")
+            if fp32 and bf16:
+                notes.append(
+                    f"{name}, {kernel}: bf16 block rate {bf16['all'] / fp32['all']:.2f}× fp32"
+                )
     report("GEMM rate at the models' linear shapes", [table], notes, args.append, with_bf16=True)
 
 

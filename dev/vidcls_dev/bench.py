@@ -133,15 +133,20 @@ def linear_shapes(
 
 
 def gemm_rates(
-    shapes: Sequence[tuple[str, int, int, int]], dtype: str, seconds: float = 1.0
+    shapes: Sequence[tuple[str, int, int, int]],
+    dtype: str,
+    seconds: float = 1.0,
+    kernel: str = "linear",
 ) -> dict[str, float]:
-    """GFLOP/s of bare `F.linear` (with bias) at each shape, and "all": the FLOPs of the whole
+    """GFLOP/s of a bare product with bias at each shape, and "all": the FLOPs of the whole
     list over its summed time, i.e. the rate a block made of nothing but these GEMMs reaches.
 
-    Each distinct shape runs for about `seconds`, after one warm-up call.
+    `kernel`: "linear" is `F.linear` (the weight in its plain layout, reordered by the library
+    on every call); "packed" is oneDNN's `_linear_pointwise` on a weight packed once, what
+    vidcls's `PackedLinear` runs in CPU inference. Each distinct shape runs for about
+    `seconds`, after one warm-up call.
     """
     import torch
-    import torch.nn.functional as F
 
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
     gen = torch.Generator().manual_seed(0)
@@ -154,16 +159,28 @@ def gemm_rates(
                 x = torch.randn(rows, k, generator=gen).to(torch_dtype)
                 w = (torch.randn(n, k, generator=gen) * 0.02).to(torch_dtype)
                 b = torch.zeros(n, dtype=torch_dtype)
-                F.linear(x, w, b)
+                call = _bare_linear(kernel, x, w, b)
+                call()
                 calls, started = 0, time.perf_counter()
                 while time.perf_counter() - started < seconds or calls < 2:
-                    F.linear(x, w, b)
+                    call()
                     calls += 1
                 per_call[key] = (time.perf_counter() - started) / calls
             rates[name] = 2 * rows * k * n / per_call[key] / 1e9
     flops = sum(2 * rows * k * n for _, rows, k, n in shapes)
     rates["all"] = flops / sum(per_call[(r, k, n)] for _, r, k, n in shapes) / 1e9
     return rates
+
+
+def _bare_linear(kernel: str, x: Any, w: Any, b: Any) -> Callable[[], object]:
+    """One call of the product `gemm_rates` times, by `kernel`."""
+    import torch
+    import torch.nn.functional as F
+
+    if kernel == "packed":
+        packed = torch.ops.mkldnn._reorder_linear_weight(w, 1)
+        return lambda: torch.ops.mkldnn._linear_pointwise(x, packed, b, "none", [], "")
+    return lambda: F.linear(x, w, b)
 
 
 def model_linear_shapes(
