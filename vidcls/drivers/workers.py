@@ -1,11 +1,13 @@
 """Several worker processes (one per GPU, or several on the CPU) sharing a queue of files.
 
 Each worker loads the model once and runs the per-file core exactly as the local driver does,
-sending its events back through a pipe of its own; the parent yields them as they come. A
-worker killed by a signal while on a file (a crash in FFmpeg's native code, an out-of-memory
-kill) fails that file with the signal's name and is replaced, so the run goes on with the other
-files. (Pipes rather than one shared queue: a process killed while writing to a shared queue
-would leave its lock held and the other workers stuck.)
+sending its events back through a pipe of its own; the parent yields them as they come. Where
+the local driver would decode in a child process (`local.decodes_apart`), each worker does too:
+a crash in FFmpeg's native code or a call that never returns fails that file alone, and the
+worker goes on. A worker killed by a signal while on a file (an out-of-memory kill, a crash
+where it decodes itself) fails that file with the signal's name and is replaced, so the run
+goes on with the other files. (Pipes rather than one shared queue: a process killed while
+writing to a shared queue would leave its lock held and the other workers stuck.)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..config import RunConfig
 from ..errors import UsageError, VidclsError
 from ..events import Event, Failed, FileDone, Warned, warnings_to
 from ..windows import crashed, died_of
+from .local import decodes_apart
 
 
 def parse_gpus(text: str) -> list[str]:
@@ -46,7 +49,9 @@ def parse_gpus(text: str) -> list[str]:
     return [f"cuda:{i}" for i in indices]
 
 
-def _worker(slot: int, device: str, config: RunConfig, threads: int, tasks: Any, conn: Any) -> None:
+def _worker(
+    slot: int, device: str, config: RunConfig, threads: int, apart: bool, tasks: Any, conn: Any
+) -> None:
     import torch
 
     from .. import core
@@ -77,7 +82,7 @@ def _worker(slot: int, device: str, config: RunConfig, threads: int, tasks: Any,
 
         try:
             options, key = config.options, config.run_key
-            for event in core.run(loaded, names(), options, runtime, key):
+            for event in core.run(loaded, names(), options, runtime, key, apart=apart):
                 send(event)
         except Exception:
             send(("fatal", traceback.format_exc(limit=3)))
@@ -98,6 +103,7 @@ class _Pool:
         for name in names:
             self.tasks.put(name)
         self.threads = max(1, (os.cpu_count() or 1) // len(devices))
+        self.apart = decodes_apart(names)
         self.workers: list[Any] = [None] * len(devices)
         self.conns: dict[Any, int] = {}  # the parent's end of each live worker's pipe -> slot
         self.pending = set(names)
@@ -107,8 +113,10 @@ class _Pool:
 
     def start(self, slot: int) -> None:
         ours, theirs = self.context.Pipe(duplex=False)
-        args = (slot, self.devices[slot], self.config, self.threads, self.tasks, theirs)
-        self.workers[slot] = self.context.Process(target=_worker, args=args, daemon=True)
+        args = (slot, self.devices[slot], self.config, self.threads, self.apart, self.tasks, theirs)
+        # not a daemon: a daemon process may not start the child it decodes in; run_workers
+        # stops every worker on its way out, whatever ends it
+        self.workers[slot] = self.context.Process(target=_worker, args=args, daemon=False)
         self.workers[slot].start()
         theirs.close()
         self.conns[ours] = slot
@@ -159,6 +167,9 @@ class _Pool:
                 w.terminate()
         for w in self.workers:
             w.join(timeout=10)
+            if w.is_alive():  # not a daemon: nothing else would end it, and exit would wait
+                w.kill()
+                w.join()
 
 
 def run_workers(
