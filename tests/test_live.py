@@ -8,6 +8,7 @@ wait has a deadline, and every process started here is ended here.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -132,13 +133,12 @@ def test_a_camera_is_opened_with_ffmpegs_v4l2_demuxer_and_its_options(monkeypatc
 
     given = (("video_size", "640x480"), ("framerate", "30"))
     options = FileOptions(mode="segment", live=LiveOptions(input_options=given, timeout=3))
-    assert windows._opening("v4l2:/dev/video0", options) == Opening(
+    assert windows.opening_for("v4l2:/dev/video0", options.live) == Opening(
         "/dev/video0", "video4linux2", given, 3
     )
-    assert windows._opening("/dev/null", options) == Opening("/dev/null", "video4linux2", given, 3)
-    mjpeg = windows._opening(
-        "v4l2:/dev/video1", FileOptions(live=LiveOptions(input_format="mjpeg"))
-    )
+    expected = Opening("/dev/null", "video4linux2", given, 3)
+    assert windows.opening_for("/dev/null", options.live) == expected
+    mjpeg = windows.opening_for("v4l2:/dev/video1", LiveOptions(input_format="mjpeg"))
     assert mjpeg is not None and mjpeg.input_format == "mjpeg"  # --input-format wins
 
     opened: list[tuple[object, dict]] = []
@@ -397,8 +397,8 @@ def _fifo_writer(
     silent until `done`: a writer that stalls."""
 
     def write() -> None:
-        with open(fifo, "wb", buffering=0) as f:
-            pieces = 20
+        with open(fifo, "wb", buffering=0) as f, contextlib.suppress(BrokenPipeError):
+            pieces = 20  # (a reader may stop early: probe reads only the start)
             for k in range(pieces):
                 f.write(data[k * len(data) // pieces : (k + 1) * len(data) // pieces])
                 time.sleep(seconds / pieces)
@@ -447,6 +447,37 @@ def test_a_named_pipe_no_writer_opens_fails_after_the_timeout(tmp_path) -> None:
     message = f"{fifo}: nothing was written to the named pipe within 1 s (--timeout)"
     assert run.stderr.splitlines() == [f"error: {message}"], run.stderr
     assert _records(run.stdout) == [{"type": "error", "file": str(fifo), "error": message}]
+
+
+def test_probe_on_a_named_pipe_waits_only_its_timeout(media, tmp_path) -> None:
+    """probe opens a pipe as predict does: no writer is an error after --timeout, not a wait
+    for ever; with one, the stream is described from its start."""
+    fifo = tmp_path / "probe.ts"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    run = subprocess.run(
+        _vidcls("probe", str(fifo), "--json", "--timeout", "1"),
+        capture_output=True, text=True, timeout=60, env=ENV,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert time.monotonic() - started < 30
+    message = f"{fifo}: nothing was written to the named pipe within 1 s (--timeout)"
+    assert run.stderr.splitlines() == [f"error: {message}"], run.stderr
+
+    done = threading.Event()
+    writer = _fifo_writer(fifo, media["ts"].read_bytes(), 4.0, done)
+    try:
+        run = subprocess.run(
+            _vidcls("probe", str(fifo), "--json", "--timeout", "5"),
+            capture_output=True, text=True, timeout=60, env=ENV,
+        )  # fmt: skip
+    finally:
+        done.set()
+        writer.join(timeout=10)
+    assert run.returncode == 0, run.stderr
+    record = json.loads(run.stdout)
+    assert (record["type"], record["file"], record["container"]) == ("probe", str(fifo), "mpegts")
+    assert (record["width"], record["height"]) == (96, 64)
 
 
 def test_a_named_pipe_is_reopened_for_the_next_writer(media, tmp_path) -> None:

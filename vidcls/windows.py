@@ -25,7 +25,7 @@ from .registry import ModelSpec
 if TYPE_CHECKING:
     import numpy as np
 
-    from .config import FileOptions
+    from .config import FileOptions, LiveOptions
 
 
 @dataclass
@@ -139,7 +139,7 @@ def open_windows(
     container: Any = None
     limits = options.limits
     name = str(source)
-    opening = _opening(name, options)
+    opening = opening_for(name, options.live)
     live = None
     if name == "-":
         container = video.open_container("-", stdin, limits)
@@ -177,12 +177,11 @@ def open_windows(
 LIVE_TIMEOUT = 10.0  # seconds without data before a URL or live source counts as stalled
 
 
-def _opening(name: str, options: FileOptions) -> video.Opening | None:
+def opening_for(name: str, given: LiveOptions) -> video.Opening | None:
     """How FFmpeg opens a URL, a camera or a pipe; None for a file or standard input."""
     if not (sources.is_url(name) or sources.is_live(name)):
         return None
     target, implied = sources.device_format(name)
-    given = options.live
     timeout = given.timeout if given.timeout is not None else LIVE_TIMEOUT
     return video.Opening(target, given.input_format or implied, given.input_options, timeout)
 

@@ -525,6 +525,7 @@ def probe(
     max_pixels: MaxPixelsOpt = MAX_PIXELS,
     max_duration: MaxDurationOpt = MAX_DURATION,
     decode_timeout: DecodeTimeoutOpt = DECODE_TIMEOUT,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Describe videos without loading a model: container, codec, size, rotation, rate, length."""
     from ..config import check_limits
@@ -537,7 +538,7 @@ def probe(
         raise UsageError(f"probe prints a table or json, not '{fmt}'")
     names = expand(videos or [], from_list, recursive)
     as_json = as_json or fmt == "json" or (fmt is None and not sys.stdout.isatty())
-    failed = describe(names, as_json, report_error, report_warning, strict, limits)
+    failed = describe(names, as_json, report_error, report_warning, strict, limits, timeout)
     if failed:
         raise typer.Exit(1)
 

@@ -259,24 +259,31 @@ def probe(
     warn: Callable[[str], None],
     strict: bool = False,
     limits: Limits | None = None,
+    timeout: float | None = None,
 ) -> int:
     """`vidcls probe`: describe each file; returns how many could not be read (with `strict`,
-    or had warnings), or were beyond `limits`."""
+    or had warnings), or were beyond `limits`. A URL, a camera or a named pipe is opened as
+    predict opens it, with `timeout` (seconds without data; None: the live default); a live one
+    is described from its start, nothing read ahead."""
     import json
 
+    from ..config import LiveOptions
     from ..decode import DecodeStats
     from ..errors import VidclsError
     from ..facts import warnings_of
     from ..output.terminal import probe_table
     from ..records import error_record, probe_record
+    from ..sources import is_live
     from ..video import check_ends
     from ..video import probe as describe
+    from ..windows import opening_for
 
     records: list[dict[str, Any]] = []
     failed = 0
     for name in names:
         try:
-            info = describe(name, limits=limits)
+            opening = opening_for(name, LiveOptions(timeout=timeout))
+            info = describe(name, limits=limits, opening=opening, live=is_live(name))
             first, last = check_ends(name, info, limits) if info.seekable else (None, None)
             found = warnings_of(info, DecodeStats())
         except VidclsError as e:
