@@ -338,6 +338,27 @@ def test_a_decoded_frame_beyond_the_limits_is_refused(
 
 
 # --- a crash of the decoding process fails its file only ----------------------------------------
+def _two_workers(
+    tmp_path: Path, middle: str, hook: str, *options: str, in_process: bool = False
+) -> tuple[list[str], list[str], Path, subprocess.CompletedProcess, dict[str, dict]]:
+    """Four small videos, the second named `middle`, through `predict --workers 2` with the
+    decoder test hook set: the names, the command, the results file, the run, its records."""
+    videos = [
+        make_video(tmp_path / name, n_frames=30, size=(128, 96), content=grain_counter)
+        for name in ("a.mp4", middle, "c.mp4", "d.mp4")
+    ]
+    out = tmp_path / "out.jsonl"
+    command = [
+        sys.executable, "-m", "vidcls", "predict", *map(str, videos), *MOTION[:-2],
+        "-o", str(out), "--workers", "2", *options,
+    ]  # fmt: skip
+    env = {**os.environ, "VIDCLS_TEST_DECODER_CRASH": hook}
+    env["VIDCLS_DECODE_IN_PROCESS"] = "1" if in_process else ""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    records = {r["file"]: r for r in map(json.loads, out.read_text().splitlines())}
+    return list(map(str, videos)), command, out, done, records
+
+
 @pytest.mark.parametrize("where", ["child", "worker"])
 def test_a_decoder_crash_in_a_worker_fails_that_file_and_the_run_goes_on(
     tmp_path: Path, where: str
@@ -345,32 +366,22 @@ def test_a_decoder_crash_in_a_worker_fails_that_file_and_the_run_goes_on(
     """A worker decodes in a child process of its own: the crash takes that child only. Where
     the worker decodes itself (VIDCLS_DECODE_IN_PROCESS=1) it takes the worker, which is replaced
     and its read-ahead files go back in the queue: the same records either way."""
-    videos = [
-        make_video(tmp_path / name, n_frames=30, size=(128, 96), content=grain_counter)
-        for name in ("a.mp4", "crash-me.mp4", "c.mp4", "d.mp4")
-    ]
-    out = tmp_path / "out.jsonl"
-    command = [
-        sys.executable, "-m", "vidcls", "predict", *map(str, videos), *MOTION[:-2],
-        "-o", str(out), "--workers", "2",
-    ]  # fmt: skip
-    env = {**os.environ, "VIDCLS_TEST_DECODER_CRASH": "SIGSEGV:crash-me"}
-    env["VIDCLS_DECODE_IN_PROCESS"] = "1" if where == "worker" else ""
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    videos, command, out, done, records = _two_workers(
+        tmp_path, "crash-me.mp4", "SIGSEGV:crash-me", in_process=where == "worker"
+    )
     assert done.returncode == 1
-    records = {r["file"]: r for r in map(json.loads, out.read_text().splitlines())}
-    crashed = str(videos[1])
+    crashed = videos[1]
     assert records[crashed]["type"] == "error"
     assert records[crashed]["error"] == (
         f"{crashed}: the process decoding it died (SIGSEGV); the run went on without it"
     )
-    assert all(records[str(v)]["type"] == "file" for v in videos if str(v) != crashed)
+    assert all(records[v]["type"] == "file" for v in videos if v != crashed)
     assert f"error: {crashed}: the process decoding it died (SIGSEGV)" in done.stderr
     # --resume takes the crashed file for a failed one: it runs again, and only it
     again = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted(r["file"] for r in lines) == sorted(map(str, videos))
+    assert sorted(r["file"] for r in lines) == sorted(videos)
     assert all(r["type"] == "file" for r in lines)
 
 
@@ -450,28 +461,18 @@ def test_a_decoder_that_never_returns_in_a_worker_is_stopped(tmp_path: Path) -> 
     """With --workers too: the worker's decoding child is stopped, the worker goes on."""
     from vidcls.windows import silence_limit
 
-    videos = [
-        make_video(tmp_path / name, n_frames=30, size=(128, 96), content=grain_counter)
-        for name in ("a.mp4", "hang-me.mp4", "c.mp4", "d.mp4")
-    ]
-    out = tmp_path / "out.jsonl"
-    command = [
-        sys.executable, "-m", "vidcls", "predict", *map(str, videos), *MOTION[:-2],
-        "-o", str(out), "--decode-timeout", "1", "--workers", "2",
-    ]  # fmt: skip
-    env = {**os.environ, "VIDCLS_TEST_DECODER_CRASH": "HANG:hang-me"}
-    env.pop("VIDCLS_DECODE_IN_PROCESS", None)
-    done = subprocess.run(command, capture_output=True, text=True, timeout=180, env=env)
+    videos, _, _, done, records = _two_workers(
+        tmp_path, "hang-me.mp4", "HANG:hang-me", "--decode-timeout", "1"
+    )
     assert done.returncode == 1, done.stderr
-    records = {r["file"]: r for r in map(json.loads, out.read_text().splitlines())}
-    assert sorted(records) == sorted(map(str, videos))
-    hung = str(videos[1])
+    assert sorted(records) == sorted(videos)
+    hung = videos[1]
     assert records[hung]["error"] == (
         f"{hung}: the process decoding it said nothing for {silence_limit(1):g} s "
         "(--decode-timeout): a call into FFmpeg never returned; it was stopped and the run went "
         "on without it"
     )
-    assert all(records[str(v)]["type"] == "file" for v in videos if str(v) != hung)
+    assert all(records[v]["type"] == "file" for v in videos if v != hung)
 
 
 def test_a_decoding_child_that_raised_goes_on_with_the_next_file(
