@@ -278,11 +278,12 @@ def probe(
     from ..video import probe as describe
     from ..windows import opening_for
 
+    live = LiveOptions(timeout=timeout)
     records: list[dict[str, Any]] = []
     failed = 0
     for name in names:
         try:
-            opening = opening_for(name, LiveOptions(timeout=timeout))
+            opening = opening_for(name, live)
             info = describe(name, limits=limits, opening=opening, live=is_live(name))
             first, last = check_ends(name, info, limits) if info.seekable else (None, None)
             found = warnings_of(info, DecodeStats())

@@ -47,10 +47,7 @@ class PackedLinear(nn.Linear):
         return {k: v for k, v in self.__dict__.items() if k not in ("_packed", "_packed_from")}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        packed = self.packed_weight(x)
-        if packed is None:
-            return F.linear(x, self.weight, self.bias)
-        return torch.ops.mkldnn._linear_pointwise(x, packed, self.bias, "none", [], "")
+        return linear(self, x, self.bias)
 
     def packed_weight(self, x: torch.Tensor) -> torch.Tensor | None:
         """The packed weight for input `x`, or None where the plain call must run."""
@@ -74,9 +71,12 @@ def _version(t: torch.Tensor) -> int:
 def linear_gelu(linear: nn.Linear, x: torch.Tensor, approximate: str) -> torch.Tensor | None:
     """GELU(linear(x)) as one oneDNN call (GELU reads the product before it is rounded), or None
     where that call cannot run."""
-    if not usable(x) or linear.weight.dtype != x.dtype:
-        return None
-    weight = linear.packed_weight(x) if isinstance(linear, PackedLinear) else linear.weight
+    if isinstance(linear, PackedLinear):
+        weight = linear.packed_weight(x)  # it asks `usable` itself
+    elif usable(x) and linear.weight.dtype == x.dtype:
+        weight = linear.weight
+    else:
+        weight = None
     if weight is None:
         return None
     return torch.ops.mkldnn._linear_pointwise(x, weight, linear.bias, "gelu", [], approximate)
